@@ -1,0 +1,286 @@
+"""Pydantic models shared across roles: the API's inputs/outputs and the workflow's state."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+MAX_INSTRUCTIONS_BYTES = 100 * 1024
+MAX_TITLE_CHARS = 200
+RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+_RUN_ID_RE = re.compile(RUN_ID_PATTERN)
+
+Engine = Literal["script"]
+ENGINES: tuple[str, ...] = ("script",)
+Mode = Literal["interactive", "autonomous"]
+StepKind = Literal["launch_devbox", "exec", "message", "report_result"]
+
+
+class RunStatus(StrEnum):
+    pending = "pending"
+    in_progress = "in_progress"
+    waiting_for_input = "waiting_for_input"
+    completed = "completed"
+    failed = "failed"
+    cancelled = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (RunStatus.completed, RunStatus.failed, RunStatus.cancelled)
+
+
+def workflow_id_for(run_id: str) -> str:
+    return f"run-{run_id}"
+
+
+def is_valid_run_id(run_id: str) -> bool:
+    return bool(_RUN_ID_RE.match(run_id))
+
+
+def default_title(instructions: str) -> str:
+    first = next((ln.strip() for ln in instructions.splitlines() if ln.strip()), "Run")
+    return first if len(first) <= 80 else first[:77] + "..."
+
+
+# ---------------------------------------------------------------- API inputs
+
+
+class RunCreate(BaseModel):
+    """Body of `POST /runs`."""
+
+    instructions: str = Field(description="The task; for the `script` engine, a shell script.")
+    engine: Engine = "script"
+    title: str | None = Field(default=None, max_length=MAX_TITLE_CHARS)
+    mode: Mode = "interactive"
+    target: str | None = Field(default=None, description="Worker host to run on; any if unset.")
+    image: str | None = Field(default=None, description="DevBox image; the worker's default if unset.")
+
+    @field_validator("instructions")
+    @classmethod
+    def _instructions_ok(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("instructions must not be empty")
+        if len(v.encode()) > MAX_INSTRUCTIONS_BYTES:
+            raise ValueError(f"instructions are larger than {MAX_INSTRUCTIONS_BYTES} bytes")
+        return v
+
+    @field_validator("target")
+    @classmethod
+    def _target_ok(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", v):
+            raise ValueError("target must be a worker host name (letters, digits, . _ -)")
+        return v
+
+    @field_validator("title")
+    @classmethod
+    def _title_ok(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            raise ValueError("title must not be blank")
+        return v.strip() if v else v
+
+
+class RunRename(BaseModel):
+    """Body of `PATCH /runs/{id}`."""
+
+    title: str = Field(min_length=1, max_length=MAX_TITLE_CHARS)
+
+    @field_validator("title")
+    @classmethod
+    def _title_ok(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("title must not be blank")
+        return v.strip()
+
+
+# ---------------------------------------------------------------- workflow data
+
+
+class RunSpec(BaseModel):
+    """What a Run was asked to do; fixed at start."""
+
+    id: str
+    instructions: str
+    engine: Engine = "script"
+    title: str
+    mode: Mode = "interactive"
+    target: str | None = None
+    image: str | None = None
+
+
+class DevBoxInfo(BaseModel):
+    """Where a DevBox lives and how to reach it."""
+
+    backend: str
+    host: str
+    task_queue: str
+    name: str
+    container_id: str | None = None
+    image: str | None = None
+    workspace: str
+    control_dir: str
+    launched_at: datetime | None = None
+    removed_at: datetime | None = None
+
+
+class StepIn(BaseModel):
+    """A step as produced by an activity, before the workflow numbers it."""
+
+    kind: StepKind
+    started_at: datetime
+    ended_at: datetime | None = None
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class Step(StepIn):
+    """One timeline entry, numbered by the workflow (`seq` starts at 1)."""
+
+    seq: int
+
+
+class RunningCommand(BaseModel):
+    command: str
+    index: int
+    started_at: datetime
+
+
+class TurnCursor(BaseModel):
+    """How far the turn's event file has been read: byte offset and line count."""
+
+    offset: int = 0
+    lines: int = 0
+
+
+class StepBatch(BaseModel):
+    """Signal from a turn activity: new steps, in order, up to event line `cursor.lines`."""
+
+    turn_id: str
+    cursor: TurnCursor
+    steps: list[StepIn] = Field(default_factory=list)
+    running: RunningCommand | None = None
+
+
+class TurnOutcome(BaseModel):
+    ok: bool
+    error: str | None = None
+    commands_run: int = 0
+    failed_command: str | None = None
+
+
+class FollowTurnInput(BaseModel):
+    run_id: str
+    turn_id: str
+    engine: str
+    instructions: str
+    devbox: DevBoxInfo
+    cursor: TurnCursor = Field(default_factory=TurnCursor)
+
+
+class FollowTurnResult(BaseModel):
+    """A slice of a turn: `outcome` is set once the turn has ended."""
+
+    cursor: TurnCursor
+    outcome: TurnOutcome | None = None
+
+
+class LaunchInput(BaseModel):
+    run_id: str
+    image: str | None = None
+
+
+class ArchiveInput(BaseModel):
+    run_id: str
+    steps: list[Step]
+
+
+class ReportInput(BaseModel):
+    run_id: str
+    spec: RunSpec
+    status: RunStatus
+    summary: str
+    error: str | None = None
+    step_count: int
+
+
+class RunState(BaseModel):
+    """Everything a Run knows; carried across continue-as-new."""
+
+    status: RunStatus = RunStatus.pending
+    phase: Literal["launch", "turn", "report", "teardown", "done"] = "launch"
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    title: str = ""
+    summary: str | None = None
+    error: str | None = None
+    devboxes: list[DevBoxInfo] = Field(default_factory=list)
+    steps: list[Step] = Field(default_factory=list)
+    next_seq: int = 1
+    archived_upto: int = 0
+    turn_count: int = 0
+    turn_id: str | None = None
+    turn_cursor: TurnCursor = Field(default_factory=TurnCursor)
+    turn_outcome: TurnOutcome | None = None
+    running: RunningCommand | None = None
+
+
+class RunWorkflowInput(BaseModel):
+    spec: RunSpec
+    state: RunState | None = None
+
+
+# ---------------------------------------------------------------- API outputs
+
+
+class RunPublic(BaseModel):
+    """A Run as the API shows it."""
+
+    id: str
+    title: str
+    status: RunStatus
+    engine: str
+    mode: str
+    target: str | None
+    image: str | None
+    instructions: str
+    created_at: datetime | None
+    started_at: datetime | None
+    completed_at: datetime | None
+    duration_seconds: float | None
+    devboxes: list[DevBoxInfo]
+    summary: str | None
+    error: str | None
+    running: RunningCommand | None
+    step_count: int
+    temporal_workflow_id: str
+
+
+class RunListItem(BaseModel):
+    id: str
+    title: str
+    status: str
+    engine: str
+    target: str | None
+    created_at: datetime | None
+    closed_at: datetime | None
+
+
+class RunList(BaseModel):
+    runs: list[RunListItem]
+    next_page_token: str | None = None
+
+
+class Timeline(BaseModel):
+    steps: list[Step]
+
+
+class TimelineTail(BaseModel):
+    """Query result: steps still held by the workflow after `after`, and the status."""
+
+    steps: list[Step]
+    archived_upto: int
+    status: RunStatus
+    next_seq: int

@@ -1,0 +1,20 @@
+"""Ferry's custom search attributes: how Runs are filtered in visibility and the Temporal UI."""
+
+from __future__ import annotations
+
+from temporalio.common import SearchAttributeKey
+
+STATUS = SearchAttributeKey.for_keyword("FerryStatus")
+ENGINE = SearchAttributeKey.for_keyword("FerryEngine")
+TARGET = SearchAttributeKey.for_keyword("FerryTarget")
+TITLE = SearchAttributeKey.for_text("FerryTitle")
+
+ALL = (STATUS, ENGINE, TARGET, TITLE)
+
+
+def dev_server_flags() -> list[str]:
+    """`--search-attribute Name=Type` flags for `temporal server start-dev`."""
+    flags: list[str] = []
+    for key in ALL:
+        flags += ["--search-attribute", f"{key.name}={key.indexed_value_type.name.title()}"]
+    return flags

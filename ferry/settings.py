@@ -1,0 +1,90 @@
+"""Ferry's settings, read from `FERRY_*` environment variables (pydantic-settings)."""
+
+from __future__ import annotations
+
+import socket
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+class Settings(BaseSettings):
+    """Every knob of every Ferry role; see docs/configuration.md."""
+
+    model_config = SettingsConfigDict(env_prefix="FERRY_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("~/.local/share/ferry"))
+
+    # Temporal
+    temporal_address: str | None = None
+    temporal_namespace: str = "default"
+    temporal_port: int = 7233
+    temporal_ui_port: int = 8233
+    temporal_retention: str = "720h"
+    task_queue: str = "ferry"
+
+    # API
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    api_token: str | None = None
+    url: str | None = None  # where the CLI finds the API
+
+    # Worker / DevBox
+    worker_host: str = Field(default_factory=socket.gethostname)
+    devbox_backend: str = "docker"
+    devbox_image: str = "ferry-devbox"
+    devbox_network: str = "none"
+    devbox_cpus: float = 2.0
+    devbox_memory: str = "4g"
+    devbox_pids: int = 1024
+    turn_slice_seconds: float = 120.0
+    poll_interval: float = 0.15
+
+    @property
+    def data_path(self) -> Path:
+        return self.data_dir.expanduser().resolve()
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.data_path / "artifacts"
+
+    @property
+    def devboxes_dir(self) -> Path:
+        return self.data_path / "devboxes"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.data_path / "logs"
+
+    @property
+    def temporal_db(self) -> Path:
+        return self.data_path / "temporal.db"
+
+    @property
+    def effective_temporal_address(self) -> str:
+        return self.temporal_address or f"127.0.0.1:{self.temporal_port}"
+
+    @property
+    def api_url(self) -> str:
+        if self.url:
+            return self.url.rstrip("/")
+        host = "127.0.0.1" if self.api_host in ("0.0.0.0", "::") else self.api_host
+        return f"http://{host}:{self.api_port}"
+
+    @property
+    def host_task_queue(self) -> str:
+        return host_queue(self.worker_host)
+
+
+def host_queue(host: str) -> str:
+    """The task queue of one worker host; DevBox activities for its containers go there."""
+    return f"ferry-host-{host}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -114,6 +114,7 @@ class RunSpec(BaseModel):
 class DevBoxInfo(BaseModel):
     """Where a DevBox lives and how to reach it."""
 
+    run_id: str
     backend: str
     host: str
     task_queue: str
@@ -127,9 +128,13 @@ class DevBoxInfo(BaseModel):
 
 
 class StepIn(BaseModel):
-    """A step as produced by an activity, before the workflow numbers it."""
+    """A step as produced by an activity, before the workflow numbers it.
+
+    `line` is the event-file line it came from, so re-sent steps are recognised.
+    """
 
     kind: StepKind
+    line: int | None = None
     started_at: datetime
     ended_at: datetime | None = None
     payload: dict[str, Any] = Field(default_factory=dict)
@@ -168,6 +173,8 @@ class TurnOutcome(BaseModel):
     error: str | None = None
     commands_run: int = 0
     failed_command: str | None = None
+    failed_index: int | None = None
+    exit_code: int | None = None
 
 
 class FollowTurnInput(BaseModel):

@@ -1,0 +1,1 @@
+"""The Ferry worker: runs RunWorkflow and the activities of this worker host."""

@@ -1,0 +1,1 @@
+"""Workflows: the durable, deterministic state machines of Ferry (no I/O here)."""

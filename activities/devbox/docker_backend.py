@@ -1,0 +1,111 @@
+"""Docker DevBoxes: one unprivileged, resource-limited container per Run."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import docker
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+
+from activities.devbox.base import DevBoxBackend, DevBoxError
+from ferry.schemas import DevBoxInfo
+
+CONTROL_MOUNT = "/ferry"
+WORKSPACE = "/workspace"
+LABEL_RUN = "ferry.run"
+LABEL_HOST = "ferry.host"
+
+
+def container_name(run_id: str) -> str:
+    return f"ferry-{run_id}"
+
+
+class DockerBackend(DevBoxBackend):
+    name = "docker"
+
+    def __init__(self, settings) -> None:
+        super().__init__(settings)
+        try:
+            self.client = docker.from_env()
+            self.client.ping()
+        except DockerException as e:
+            raise DevBoxError(f"no Docker engine answers on this worker host: {e}") from e
+
+    def launch(self, run_id: str, image: str | None) -> DevBoxInfo:
+        image = image or self.settings.devbox_image
+        name = container_name(run_id)
+        control = self.prepare_control_dir(run_id)
+        try:
+            container = self.client.containers.get(name)
+        except NotFound:
+            try:
+                container = self.client.containers.run(
+                    image,
+                    ["sleep", "infinity"],
+                    name=name,
+                    detach=True,
+                    init=True,
+                    labels={LABEL_RUN: run_id, LABEL_HOST: self.settings.worker_host},
+                    working_dir=WORKSPACE,
+                    network_mode=self.settings.devbox_network,
+                    privileged=False,
+                    cap_drop=["ALL"],
+                    security_opt=["no-new-privileges"],
+                    nano_cpus=int(self.settings.devbox_cpus * 1e9),
+                    mem_limit=self.settings.devbox_memory,
+                    pids_limit=self.settings.devbox_pids,
+                    volumes={str(control): {"bind": CONTROL_MOUNT, "mode": "rw"}},
+                    environment={"FERRY_RUN_ID": run_id, "HOME": "/root"},
+                )
+            except ImageNotFound as e:
+                raise DevBoxError(
+                    f"DevBox image {image!r} is not on worker host {self.settings.worker_host!r}; "
+                    "build it with `ferry devbox build-image`"
+                ) from e
+            except APIError as e:
+                if e.status_code == 409:  # created concurrently by a retry
+                    container = self.client.containers.get(name)
+                else:
+                    raise DevBoxError(f"Docker refused to start the DevBox: {e.explanation}") from e
+        if container.status != "running":
+            container.start()
+        return DevBoxInfo(
+            run_id=run_id,
+            backend=self.name,
+            host=self.settings.worker_host,
+            task_queue=self.settings.host_task_queue,
+            name=name,
+            container_id=container.id,
+            image=image,
+            workspace=WORKSPACE,
+            control_dir=CONTROL_MOUNT,
+            launched_at=datetime.now(UTC),
+        )
+
+    def _container(self, info: DevBoxInfo):
+        try:
+            return self.client.containers.get(info.name)
+        except NotFound as e:
+            raise DevBoxError(f"DevBox container {info.name} is gone") from e
+
+    def start_turn(self, info: DevBoxInfo, turn_id: str) -> None:
+        self._container(info).exec_run(
+            ["sh", "-c", self.runner_command(info, turn_id)], detach=True, workdir=info.workspace
+        )
+
+    def stop_turn(self, info: DevBoxInfo, turn_id: str) -> None:
+        turn = f"{info.control_dir}/turns/{turn_id}"
+        try:
+            self._container(info).exec_run(
+                ["sh", "-c", f'kill -TERM "$(cat "{turn}/runner.pid")" 2>/dev/null'],
+            )
+        except (DevBoxError, APIError):
+            pass
+
+    def remove(self, info: DevBoxInfo) -> None:
+        try:
+            container = self.client.containers.get(info.name)
+            container.remove(force=True)
+        except NotFound:
+            pass
+        self.remove_host_dir(info.run_id)

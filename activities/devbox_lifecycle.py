@@ -1,0 +1,28 @@
+"""Activities that create and destroy DevBoxes on this worker host."""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.devbox import DevBoxBackend, DevBoxError
+from ferry.schemas import DevBoxInfo, LaunchInput
+
+
+class DevBoxActivities:
+    def __init__(self, backend: DevBoxBackend) -> None:
+        self.backend = backend
+
+    @activity.defn(name="launch_devbox")
+    async def launch_devbox(self, inp: LaunchInput) -> DevBoxInfo:
+        """Create the Run's DevBox here; the result names this host's task queue."""
+        try:
+            return await asyncio.to_thread(self.backend.launch, inp.run_id, inp.image)
+        except DevBoxError as e:
+            raise ApplicationError(str(e), type="DevBoxError", non_retryable=True) from e
+
+    @activity.defn(name="teardown_devbox")
+    async def teardown_devbox(self, info: DevBoxInfo) -> None:
+        await asyncio.to_thread(self.backend.remove, info)

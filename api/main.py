@@ -1,0 +1,73 @@
+"""The FastAPI application: lifespan (Temporal client), auth, routers, web UI."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI
+
+from api.deps import require_token
+from api.routes import health, runs
+from api.run_service import RunService
+from ferry import __version__
+from ferry.artifact_store import ArtifactStore
+from ferry.settings import LOOPBACK_HOSTS, Settings, get_settings
+from ferry.temporal_client import connect
+
+
+class UnsafeBind(Exception):
+    pass
+
+
+def check_bind(settings: Settings) -> None:
+    """Refuse to listen beyond loopback without an API token."""
+    if settings.api_host not in LOOPBACK_HOSTS and not settings.api_token:
+        raise UnsafeBind(
+            f"refusing to bind the API to {settings.api_host}: set FERRY_API_TOKEN "
+            "(then every request needs 'Authorization: Bearer <token>')"
+        )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        client = await connect(settings)
+        store = ArtifactStore(settings.artifacts_dir)
+        app.state.client = client
+        app.state.store = store
+        app.state.runs = RunService(client, settings, store)
+        yield
+
+    app = FastAPI(
+        title="Ferry",
+        version=__version__,
+        description="Run AI coding agents on real work: durable Runs in DevBoxes on Temporal.",
+        lifespan=lifespan,
+        dependencies=[Depends(require_token)],
+    )
+    app.state.settings = settings
+    app.include_router(health.router)
+    app.include_router(runs.router)
+    return app
+
+
+def main() -> None:
+    import sys
+
+    import uvicorn
+
+    settings = get_settings()
+    try:
+        check_bind(settings)
+    except UnsafeBind as e:
+        print(f"ferry api: {e}", file=sys.stderr)
+        raise SystemExit(2) from e
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port,
+                log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,179 @@
+"""Routes of the `runs` resource: create, list, show, timeline, live events, logs, cancel, rename."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, status
+from fastapi.responses import FileResponse, StreamingResponse
+from sse_starlette.sse import EventSourceResponse
+
+from api.deps import RunsDep, StoreDep
+from api.run_service import BadPageToken, RunConflict, RunNotFound
+from ferry.artifact_store import UnsafePath
+from ferry.schemas import (
+    RUN_ID_PATTERN,
+    RunCreate,
+    RunList,
+    RunPublic,
+    RunRename,
+    RunStatus,
+    Timeline,
+)
+
+router = APIRouter(prefix="/runs", tags=["runs"])
+
+RunId = Annotated[str, Path(pattern=RUN_ID_PATTERN, description="Run id (without `run-`)")]
+SSE_POLL_SECONDS = 0.25
+
+
+def _not_found(run_id: str) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no Run with id {run_id!r}")
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=RunPublic)
+async def create_run(body: RunCreate, runs: RunsDep) -> RunPublic:
+    """Start a Run. For the `script` engine the instructions are a shell script."""
+    return await runs.create(body)
+
+
+@router.get("", response_model=RunList)
+async def list_runs(
+    runs: RunsDep,
+    status_: Annotated[RunStatus | None, Query(alias="status")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    page_token: str | None = None,
+) -> RunList:
+    """List Runs, newest first, through Temporal visibility."""
+    try:
+        return await runs.list(status_, limit, page_token)
+    except BadPageToken as e:
+        raise HTTPException(422, detail=[{"loc": ["query", "page_token"], "msg": str(e),
+                                          "type": "value_error"}]) from e
+
+
+@router.get("/{run_id}", response_model=RunPublic)
+async def get_run(run_id: RunId, runs: RunsDep) -> RunPublic:
+    try:
+        return await runs.get(run_id)
+    except RunNotFound as e:
+        raise _not_found(run_id) from e
+
+
+@router.patch("/{run_id}", response_model=RunPublic)
+async def rename_run(run_id: RunId, body: RunRename, runs: RunsDep) -> RunPublic:
+    try:
+        return await runs.rename(run_id, body)
+    except RunNotFound as e:
+        raise _not_found(run_id) from e
+    except RunConflict as e:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(e)) from e
+
+
+@router.post("/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=RunPublic)
+async def cancel_run(run_id: RunId, runs: RunsDep) -> RunPublic:
+    try:
+        return await runs.cancel(run_id)
+    except RunNotFound as e:
+        raise _not_found(run_id) from e
+    except RunConflict as e:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(e)) from e
+
+
+@router.get("/{run_id}/timeline", response_model=Timeline)
+async def get_timeline(
+    run_id: RunId, runs: RunsDep, after: Annotated[int, Query(ge=0)] = 0
+) -> Timeline:
+    """All steps with `seq > after`, in order (archived chunks and the live tail merged)."""
+    try:
+        read = await runs.timeline(run_id, after)
+    except RunNotFound as e:
+        raise _not_found(run_id) from e
+    return Timeline(steps=read.steps)
+
+
+@router.get("/{run_id}/events")
+async def run_events(
+    run_id: RunId,
+    request: Request,
+    runs: RunsDep,
+    after: Annotated[int, Query(ge=0)] = 0,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+) -> EventSourceResponse:
+    """Server-sent events: `step` (id = seq), `status`, and `end` when the Run has finished.
+
+    Reconnect with `Last-Event-ID` (or `?after=`) to resume after the last step seen.
+    """
+    if last_event_id is not None:
+        if not last_event_id.isdigit():
+            raise HTTPException(422, detail=[{"loc": ["header", "Last-Event-ID"],
+                                              "msg": "must be a step seq", "type": "value_error"}])
+        after = int(last_event_id)
+    try:
+        first = await runs.timeline(run_id, after)
+    except RunNotFound as e:
+        raise _not_found(run_id) from e
+
+    async def stream() -> AsyncIterator[dict[str, str]]:
+        nonlocal after
+        read = first
+        last_status: RunStatus | None = None
+        while True:
+            for step in read.steps:
+                after = step.seq
+                yield {"event": "step", "id": str(step.seq), "data": step.model_dump_json()}
+            if read.status != last_status:
+                last_status = read.status
+                yield {"event": "status", "data": json.dumps({"status": read.status.value})}
+            if read.finished:
+                yield {"event": "end", "data": json.dumps({"status": read.status.value})}
+                return
+            if await request.is_disconnected():
+                return
+            await asyncio.sleep(SSE_POLL_SECONDS)
+            read = await runs.timeline(run_id, after)
+
+    return EventSourceResponse(stream(), ping=15)
+
+
+@router.get("/{run_id}/logs", response_class=StreamingResponse)
+async def get_logs(run_id: RunId, runs: RunsDep, store: StoreDep) -> StreamingResponse:
+    """The Run's full command output as plain text, one block per exec step."""
+    try:
+        read = await runs.timeline(run_id, 0)
+    except RunNotFound as e:
+        raise _not_found(run_id) from e
+
+    def blocks():
+        for step in read.steps:
+            if step.kind != "exec":
+                continue
+            p = step.payload
+            yield f"$ {p['command']}\n".encode()
+            try:
+                path = store.path(run_id, p["output_path"])
+                if path.exists():
+                    with path.open("rb") as f:
+                        yield from iter(lambda: f.read(65536), b"")
+                else:
+                    yield p.get("output_excerpt", "").encode()
+            except UnsafePath:
+                pass
+            yield f"[exit {p['exit_code']}, {p['duration_ms']} ms]\n\n".encode()
+
+    return StreamingResponse(blocks(), media_type="text/plain; charset=utf-8")
+
+
+@router.get("/{run_id}/artifacts/{path:path}")
+async def get_artifact(run_id: RunId, path: str, store: StoreDep) -> FileResponse:
+    """One stored file of a Run, e.g. a command's full output (`output_path` of an exec step)."""
+    try:
+        target = store.path(run_id, path)
+    except UnsafePath as e:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=str(e)) from e
+    if not target.is_file():
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no artifact {path!r} in Run {run_id}")
+    return FileResponse(target)

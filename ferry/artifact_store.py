@@ -1,0 +1,70 @@
+"""The artifact store: big things a Run produces (command output, archived timeline chunks).
+
+A directory under the data dir. Workflow history only holds references into it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path, PurePosixPath
+
+from ferry.schemas import Step
+
+TIMELINE_DIR = "timeline"
+
+
+class UnsafePath(ValueError):
+    pass
+
+
+def safe_relative(path: str) -> PurePosixPath:
+    """A relative path that cannot leave its root; raises UnsafePath otherwise."""
+    p = PurePosixPath(path)
+    if not path or p.is_absolute() or path.startswith("\\") or ".." in p.parts or "\x00" in path:
+        raise UnsafePath(f"path {path!r} must be relative and stay inside the Run's artifacts")
+    return p
+
+
+class ArtifactStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.root / "runs" / run_id
+
+    def path(self, run_id: str, rel: str) -> Path:
+        return self.run_dir(run_id) / safe_relative(rel)
+
+    def write_bytes(self, run_id: str, rel: str, data: bytes) -> None:
+        dest = self.path(run_id, rel)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(dest.name + ".tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, dest)
+
+    def copy_in(self, run_id: str, rel: str, src: Path) -> None:
+        dest = self.path(run_id, rel)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dest)
+
+    # -- timeline archive: sealed chunks named by their seq range
+
+    def write_timeline_chunk(self, run_id: str, steps: list[Step]) -> str:
+        rel = f"{TIMELINE_DIR}/{steps[0].seq:09d}-{steps[-1].seq:09d}.json"
+        data = json.dumps([s.model_dump(mode="json") for s in steps]).encode()
+        self.write_bytes(run_id, rel, data)
+        return rel
+
+    def read_timeline(self, run_id: str, after: int = 0) -> list[Step]:
+        directory = self.run_dir(run_id) / TIMELINE_DIR
+        if not directory.is_dir():
+            return []
+        steps: list[Step] = []
+        for f in sorted(directory.glob("*.json")):
+            first, last = (int(x) for x in f.stem.split("-"))
+            if last <= after:
+                continue
+            steps += [Step.model_validate(s) for s in json.loads(f.read_bytes()) if s["seq"] > after]
+        return steps

@@ -1,0 +1,304 @@
+"""The `ferry` command line: talks to the HTTP API at FERRY_URL (and runs the embedded stack)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ferry.settings import get_settings
+
+app = typer.Typer(help="Ferry: run AI coding agents on real work.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+devbox_app = typer.Typer(help="DevBox images and containers.", no_args_is_help=True)
+app.add_typer(devbox_app, name="devbox")
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+STATUS_STYLE = {"pending": "dim", "in_progress": "cyan", "waiting_for_input": "yellow",
+                "completed": "green", "failed": "red", "cancelled": "magenta"}
+
+
+def fail(msg: str, code: int = 1) -> NoReturn:
+    err.print(f"[red]error:[/red] {msg}")
+    raise typer.Exit(code)
+
+
+class Api:
+    def __init__(self) -> None:
+        s = get_settings()
+        self.url = s.api_url
+        headers = {"Authorization": f"Bearer {s.api_token}"} if s.api_token else {}
+        self.http = httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+    def request(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        try:
+            r = self.http.request(method, path, **kw)
+        except httpx.HTTPError as e:
+            fail(f"cannot reach the Ferry API at {self.url} ({e.__class__.__name__}); "
+                 "is `ferry up` running, or FERRY_URL set?")
+        if r.status_code >= 400:
+            fail(_error_message(r))
+        return r
+
+    def json(self, method: str, path: str, **kw: Any) -> Any:
+        return self.request(method, path, **kw).json()
+
+    def sse(self, path: str) -> Iterator[tuple[str, str]]:
+        """(event, data) pairs of a server-sent event stream."""
+        try:
+            with self.http.stream("GET", path, timeout=None) as r:
+                if r.status_code >= 400:
+                    r.read()
+                    fail(_error_message(r))
+                event, data = "message", []
+                for line in r.iter_lines():
+                    if not line:
+                        if data:
+                            yield event, "\n".join(data)
+                        event, data = "message", []
+                    elif line.startswith("event:"):
+                        event = line[6:].strip()
+                    elif line.startswith("data:"):
+                        data.append(line[5:].lstrip())
+        except httpx.HTTPError as e:
+            fail(f"lost the event stream from {self.url}: {e}")
+
+
+def _error_message(r: httpx.Response) -> str:
+    try:
+        detail = r.json().get("detail")
+    except ValueError:
+        return f"HTTP {r.status_code}: {r.text[:300]}"
+    if isinstance(detail, list):
+        parts = []
+        for d in detail:
+            loc = ".".join(str(x) for x in d.get("loc", []) if x != "body")
+            parts.append(f"{loc}: {d.get('msg')}" if loc else str(d.get("msg")))
+        return f"HTTP {r.status_code}: " + "; ".join(parts)
+    return f"HTTP {r.status_code}: {detail}"
+
+
+def _status(s: str) -> str:
+    return f"[{STATUS_STYLE.get(s, 'white')}]{s}[/]"
+
+
+def print_step(step: dict[str, Any]) -> None:
+    kind, p = step["kind"], step["payload"]
+    seq = f"[dim]{step['seq']:>4}[/dim]"
+    if kind == "exec":
+        mark = "[green]✓[/green]" if p["exit_code"] == 0 else f"[red]✗ {p['exit_code']}[/red]"
+        out.print(f"{seq} $ {p['command']}  {mark} [dim]{p['duration_ms']} ms[/dim]")
+        text = p.get("output_excerpt", "").rstrip("\n")
+        if text:
+            for line in text.splitlines()[-20:]:
+                out.print("       │ " + line, markup=False)
+    elif kind == "launch_devbox":
+        out.print(f"{seq} [bold]DevBox[/bold] {p.get('name')} on {p.get('host')} "
+                  f"({p.get('backend')}, {p.get('image') or 'no image'})")
+    elif kind == "message":
+        text = p.get("text", "")
+        first = text.strip().splitlines()[0] if text.strip() else ""
+        more = " …" if len(text.strip().splitlines()) > 1 else ""
+        out.print(f"{seq} [bold]{p.get('role', 'message')}[/bold]: {first}{more}", markup=True)
+    elif kind == "report_result":
+        out.print(f"{seq} [bold]result[/bold] {_status(p.get('status', ''))}: {p.get('summary')}")
+    else:
+        out.print(f"{seq} {kind} {json.dumps(p)[:200]}")
+
+
+def watch_run(api: Api, run_id: str) -> str:
+    status = "pending"
+    for event, data in api.sse(f"/runs/{run_id}/events"):
+        if event == "step":
+            print_step(json.loads(data))
+        elif event in ("status", "end"):
+            status = json.loads(data)["status"]
+            if event == "end":
+                break
+    return status
+
+
+@app.command()
+def up() -> None:
+    """Start the embedded stack: Temporal dev server, a worker and the API. Ctrl-C stops it."""
+    from ferry.launcher import LaunchError, Stack
+
+    stack = Stack(get_settings(), echo=lambda m: out.print(f"[dim]{m}[/dim]"))
+    try:
+        stack.start()
+    except LaunchError as e:
+        stack.stop()
+        fail(str(e))
+    for name, url in stack.urls().items():
+        out.print(f"[bold]{name:>12}[/bold]  {url}")
+    out.print("[dim]Ferry is up; Ctrl-C stops it.[/dim]")
+    died = stack.watch()
+    stack.stop()
+    if died:
+        fail(f"the {died} process exited; see {get_settings().logs_dir / (died + '.log')}")
+    out.print("stopped")
+
+
+@app.command()
+def run(
+    instructions: Annotated[str, typer.Argument(help="The task; '-' reads it from stdin.")] = "",
+    file: Annotated[Path | None, typer.Option("--file", "-f", help="Read instructions from a file.")] = None,
+    engine: Annotated[str, typer.Option(help="Engine: script.")] = "script",
+    title: Annotated[str | None, typer.Option(help="Title (default: first line).")] = None,
+    mode: Annotated[str, typer.Option(help="interactive | autonomous")] = "interactive",
+    target: Annotated[str | None, typer.Option(help="Worker host to run on.")] = None,
+    image: Annotated[str | None, typer.Option(help="DevBox image.")] = None,
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="Follow the Run live.")] = False,
+) -> None:
+    """Start a Run. With --watch, print its steps live and exit non-zero if it fails."""
+    if file is not None:
+        try:
+            instructions = file.read_text()
+        except OSError as e:
+            fail(f"cannot read {file}: {e.strerror}")
+    elif instructions == "-":
+        instructions = sys.stdin.read()
+    body: dict[str, Any] = {"instructions": instructions, "engine": engine, "mode": mode}
+    for key, value in (("title", title), ("target", target), ("image", image)):
+        if value is not None:
+            body[key] = value
+    api = Api()
+    created = api.json("POST", "/runs", json=body)
+    run_id = created["id"]
+    out.print(f"Run [bold]{run_id}[/bold] {_status(created['status'])}: {created['title']}")
+    if not watch:
+        return
+    status = watch_run(api, run_id)
+    final = api.json("GET", f"/runs/{run_id}")
+    out.print(f"Run [bold]{run_id}[/bold] {_status(final['status'])}"
+              + (f": {final['error']}" if final.get("error") else ""))
+    if status != "completed":
+        raise typer.Exit(1)
+
+
+@app.command("ls")
+def list_runs(
+    status: Annotated[str | None, typer.Option(help="Only Runs with this status.")] = None,
+    limit: Annotated[int, typer.Option(help="How many.")] = 20,
+) -> None:
+    """List Runs, newest first."""
+    params: dict[str, Any] = {"limit": limit}
+    if status:
+        params["status"] = status
+    data = Api().json("GET", "/runs", params=params)
+    table = Table("ID", "STATUS", "ENGINE", "CREATED", "TITLE", box=None)
+    for r in data["runs"]:
+        table.add_row(r["id"], _status(r["status"]), r["engine"], (r["created_at"] or "")[:19],
+                      r["title"])
+    out.print(table)
+    if not data["runs"]:
+        out.print("[dim]no Runs[/dim]")
+
+
+@app.command()
+def show(run_id: str) -> None:
+    """Show a Run's details."""
+    r = Api().json("GET", f"/runs/{run_id}")
+    out.print(f"[bold]{r['title']}[/bold]  ({r['id']})")
+    for label, key in (("status", "status"), ("engine", "engine"), ("mode", "mode"),
+                       ("target", "target"), ("created", "created_at"), ("started", "started_at"),
+                       ("completed", "completed_at"), ("duration", "duration_seconds"),
+                       ("steps", "step_count"), ("summary", "summary"), ("error", "error")):
+        value = r.get(key)
+        if value is None:
+            continue
+        if key == "status":
+            value = _status(value)
+        elif key == "duration_seconds":
+            value = f"{value:.1f} s"
+        out.print(f"{label:>10}  {value}")
+    if r.get("running"):
+        out.print(f"{'running':>10}  $ {r['running']['command']}")
+    for d in r.get("devboxes", []):
+        gone = " (removed)" if d.get("removed_at") else ""
+        out.print(f"{'devbox':>10}  {d['name']} on {d['host']}{gone}")
+
+
+@app.command()
+def logs(
+    run_id: str,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Stream steps live.")] = False,
+) -> None:
+    """Print a Run's command output (all of it); with -f, follow its steps live."""
+    api = Api()
+    if follow:
+        watch_run(api, run_id)
+        return
+    sys.stdout.write(api.request("GET", f"/runs/{run_id}/logs").text)
+
+
+@app.command()
+def timeline(run_id: str) -> None:
+    """Print a Run's timeline."""
+    for step in Api().json("GET", f"/runs/{run_id}/timeline")["steps"]:
+        print_step(step)
+
+
+@app.command()
+def cancel(run_id: str) -> None:
+    """Cancel a Run that has not finished."""
+    r = Api().json("POST", f"/runs/{run_id}/cancel")
+    out.print(f"cancelling Run {r['id']}")
+
+
+@app.command()
+def rename(run_id: str, title: str) -> None:
+    """Give a Run a new title."""
+    r = Api().json("PATCH", f"/runs/{run_id}", json={"title": title})
+    out.print(f"Run {r['id']} is now titled: {r['title']}")
+
+
+@app.command()
+def worker() -> None:
+    """Run a worker for this host (workflows + DevBox activities)."""
+    from worker.main import main as worker_main
+
+    worker_main()
+
+
+@app.command()
+def api() -> None:
+    """Run the HTTP API alone (FERRY_API_HOST/PORT)."""
+    from api.main import main as api_main
+
+    api_main()
+
+
+@devbox_app.command("build-image")
+def build_image(
+    name: Annotated[str | None, typer.Option(help="Image name (default FERRY_DEVBOX_IMAGE).")] = None,
+    force: Annotated[bool, typer.Option(help="Rebuild even if present.")] = False,
+) -> None:
+    """Build the DevBox base image: Dockerfile build, else debootstrap + docker import."""
+    from docker.errors import DockerException
+
+    from ferry.devbox_image import ImageBuildError
+    from ferry.devbox_image import build_image as build
+
+    image = name or get_settings().devbox_image
+    try:
+        how = build(image, force=force, log=lambda m: out.print(f"[dim]{m}[/dim]"))
+    except (ImageBuildError, DockerException) as e:
+        fail(f"could not build {image}: {e}")
+    out.print(f"{image}: {'already present' if how == 'present' else 'built (' + how + ')'}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""Worker entry point: one Worker on the shared queue, one on this host's own queue.
+
+The shared queue carries workflows and host-agnostic activities; a DevBox launch taken
+from it lands on whichever host picks it up, and every later DevBox activity goes to
+that host's queue (`ferry-host-<host>`), where only this process listens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.devbox import get_backend
+from activities.devbox_lifecycle import DevBoxActivities
+from activities.reporting import ReportActivities
+from activities.timeline_archive import ArchiveActivities
+from activities.turns import TurnActivities
+from ferry.artifact_store import ArtifactStore
+from ferry.settings import Settings, get_settings
+from ferry.temporal_client import connect, ensure_search_attributes
+from workflows.run_workflow import RunWorkflow
+
+log = logging.getLogger("ferry.worker")
+
+
+def build_workers(client: Client, settings: Settings) -> list[Worker]:
+    backend = get_backend(settings)
+    store = ArtifactStore(settings.artifacts_dir)
+    devbox = DevBoxActivities(backend)
+    turns = TurnActivities(settings, backend, store, client)
+    archive = ArchiveActivities(store)
+    report = ReportActivities(store)
+    throttle = {"max_heartbeat_throttle_interval": timedelta(seconds=1),
+                "default_heartbeat_throttle_interval": timedelta(seconds=1)}
+    shared = Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[RunWorkflow],
+        activities=[devbox.launch_devbox, archive.archive_steps, report.report_result],
+        **throttle,
+    )
+    host = Worker(
+        client,
+        task_queue=settings.host_task_queue,
+        activities=[devbox.launch_devbox, devbox.teardown_devbox, turns.follow_turn],
+        max_concurrent_activities=200,
+        **throttle,
+    )
+    return [shared, host]
+
+
+async def run_worker(settings: Settings) -> None:
+    client = await connect(settings)
+    await ensure_search_attributes(client, settings.temporal_namespace)
+    settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
+    workers = build_workers(client, settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("worker up: host=%s queues=%s,%s", settings.worker_host, settings.task_queue,
+             settings.host_task_queue)
+    async with workers[0], workers[1]:
+        print(f"ferry worker ready on {settings.task_queue} + {settings.host_task_queue}",
+              flush=True)
+        await stop.wait()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    asyncio.run(run_worker(get_settings()))
+
+
+if __name__ == "__main__":
+    main()

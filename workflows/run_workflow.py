@@ -13,7 +13,12 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    FailureError,
+    is_cancelled_exception,
+)
 
 with workflow.unsafe.imports_passed_through():
     from activities.engines.script import summarize
@@ -85,7 +90,13 @@ class RunWorkflow:
                     workflow.continue_as_new(RunWorkflowInput(spec=self.spec, state=st))
             if st.phase == "report":
                 await self._report()
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, ActivityError) as e:
+            if not is_cancelled_exception(e):
+                assert isinstance(e, ActivityError)
+                st.error = _error_text(e)
+                st.running = None
+                await self._report(failed_with=st.error)
+                return await self._finish(archiver)
             st.running = None
             self._add_step(StepIn(kind="message", started_at=workflow.now(),
                                   payload={"role": "system", "text": "Run cancelled by request."}))
@@ -93,10 +104,10 @@ class RunWorkflow:
             self._set_status(RunStatus.cancelled, finished=True)
             await self._archive_all(archiver)
             raise
-        except ActivityError as e:
-            st.error = _error_text(e)
-            st.running = None
-            await self._report(failed_with=st.error)
+        return await self._finish(archiver)
+
+    async def _finish(self, archiver: asyncio.Task[None]) -> RunPublic:
+        st = self.state
         await self._teardown()
         self._set_status(RunStatus.failed if st.error else RunStatus.completed, finished=True)
         await self._archive_all(archiver)

@@ -1,0 +1,174 @@
+"""A real Ferry stack for tests: Temporal dev server, worker and API as separate processes.
+
+Each piece can be killed or restarted on its own (worker SIGKILL, dev server restart).
+Ports are picked free on loopback; all state lives in a temporary data dir.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ferry.launcher import dev_server_command, temporal_ready, wait_for
+from ferry.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class FerryStack:
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None,
+                 server_flags: list[str] | None = None) -> None:
+        self.data_dir = data_dir
+        self.env = {
+            **os.environ,
+            "FERRY_DATA_DIR": str(data_dir),
+            "FERRY_TEMPORAL_PORT": str(free_port()),
+            "FERRY_TEMPORAL_UI_PORT": str(free_port()),
+            "FERRY_API_PORT": str(free_port()),
+            "FERRY_DEVBOX_NETWORK": "none",
+            "FERRY_WORKER_HOST": f"test-{free_port()}",
+            "PYTHONPATH": str(ROOT),
+            **(env or {}),
+        }
+        self.env.pop("FERRY_URL", None)
+        self.env.pop("FERRY_API_TOKEN", None) if "FERRY_API_TOKEN" not in (env or {}) else None
+        self.server_flags = server_flags or []
+        self.procs: dict[str, subprocess.Popen] = {}
+        (data_dir / "logs").mkdir(parents=True, exist_ok=True)
+
+    @property
+    def settings(self) -> Settings:
+        keys = {k[6:].lower(): v for k, v in self.env.items() if k.startswith("FERRY_")}
+        return Settings(**keys)
+
+    @property
+    def api_url(self) -> str:
+        return self.settings.api_url
+
+    def log(self, name: str) -> Path:
+        return self.data_dir / "logs" / f"{name}.log"
+
+    def _spawn(self, name: str, cmd: list[str]) -> subprocess.Popen:
+        fh = self.log(name).open("ab")
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=self.env,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        fh.close()
+        self.procs[name] = proc
+        return proc
+
+    def start_temporal(self) -> None:
+        s = self.settings
+        proc = self._spawn("temporal", dev_server_command(s, self.server_flags))
+        wait_for(lambda: temporal_ready(s), 60, "Temporal dev server", proc, self.log("temporal"))
+
+    def start_worker(self) -> None:
+        log = self.log("worker")
+        start = log.stat().st_size if log.exists() else 0
+        proc = self._spawn("worker", [sys.executable, "-m", "worker.main"])
+        wait_for(lambda: b"ferry worker ready" in log.read_bytes()[start:], 60, "worker", proc, log)
+
+    def start_api(self) -> None:
+        proc = self._spawn("api", [sys.executable, "-m", "api.main"])
+        headers = self.auth_headers()
+        wait_for(lambda: httpx.get(f"{self.api_url}/healthz", headers=headers, timeout=2)
+                 .status_code == 200, 60, "API", proc, self.log("api"))
+
+    def auth_headers(self) -> dict[str, str]:
+        token = self.env.get("FERRY_API_TOKEN")
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    def start(self) -> FerryStack:
+        self.start_temporal()
+        self.start_worker()
+        self.start_api()
+        return self
+
+    def stop_proc(self, name: str, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
+        proc = self.procs.pop(name, None)
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def stop(self) -> None:
+        for name in ("api", "worker", "temporal"):
+            self.stop_proc(name)
+
+    # ---------------------------------------------------------------- API helpers
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.api_url, headers=self.auth_headers(), timeout=30)
+
+    def create_run(self, instructions: str, **extra: Any) -> dict[str, Any]:
+        with self.client() as c:
+            r = c.post("/runs", json={"instructions": instructions, **extra})
+            assert r.status_code == 201, r.text
+            return r.json()
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        with self.client() as c:
+            r = c.get(f"/runs/{run_id}")
+            assert r.status_code == 200, r.text
+            return r.json()
+
+    def timeline(self, run_id: str, after: int = 0) -> list[dict[str, Any]]:
+        with self.client() as c:
+            r = c.get(f"/runs/{run_id}/timeline", params={"after": after})
+            assert r.status_code == 200, r.text
+            return r.json()["steps"]
+
+    def wait_status(self, run_id: str, statuses: set[str], timeout: float = 60) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        run: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            run = self.get_run(run_id)
+            if run["status"] in statuses:
+                return run
+            time.sleep(0.2)
+        raise AssertionError(f"Run {run_id} still {run.get('status')} after {timeout}s: {run}")
+
+    def wait_until(self, check: Callable[[], bool], timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if check():
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    def sse(self, run_id: str, headers: dict[str, str] | None = None) -> Iterator[tuple[str, str | None, Any]]:
+        """(event, id, data) tuples from the Run's event stream, as they arrive."""
+        with httpx.Client(base_url=self.api_url, headers=self.auth_headers(), timeout=None) as c:
+            with c.stream("GET", f"/runs/{run_id}/events", headers=headers or {}) as r:
+                assert r.status_code == 200
+                event, eid, data = "message", None, []
+                for line in r.iter_lines():
+                    if not line:
+                        if data:
+                            yield event, eid, json.loads("\n".join(data))
+                        event, eid, data = "message", None, []
+                    elif line.startswith("event:"):
+                        event = line[6:].strip()
+                    elif line.startswith("id:"):
+                        eid = line[3:].strip()
+                    elif line.startswith("data:"):
+                        data.append(line[5:].lstrip())

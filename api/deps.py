@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, Request
 
 from api.run_service import RunService
 from ferry.artifact_store import ArtifactStore
@@ -29,16 +29,10 @@ RunsDep = Annotated[RunService, Depends(get_runs)]
 StoreDep = Annotated[ArtifactStore, Depends(get_store)]
 
 
-def require_token(request: Request) -> None:
-    """With FERRY_API_TOKEN set, every request must carry `Authorization: Bearer <token>`."""
-    token = request.app.state.settings.api_token
-    if not token:
-        return
-    header = request.headers.get("authorization", "")
+def token_ok(header: str, token: str) -> bool:
+    """Does an Authorization header carry `Bearer <token>`? (constant-time compare)"""
     scheme, _, given = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip(), token):
-        raise HTTPException(
-            status_code=status.HTTP_401_UNAUTHORIZED,
-            detail="missing or wrong API token: send 'Authorization: Bearer <FERRY_API_TOKEN>'",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+UNAUTHORIZED_DETAIL = "missing or wrong API token: send 'Authorization: Bearer <FERRY_API_TOKEN>'"

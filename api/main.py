@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 
-from api.deps import require_token
+from api.deps import UNAUTHORIZED_DETAIL, token_ok
 from api.routes import health, runs
 from api.run_service import RunService
 from ferry import __version__
@@ -46,9 +47,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="Run AI coding agents on real work: durable Runs in DevBoxes on Temporal.",
         lifespan=lifespan,
-        dependencies=[Depends(require_token)],
     )
     app.state.settings = settings
+
+    if settings.api_token:
+        token = settings.api_token
+
+        # A middleware, not a dependency, so /docs and /openapi.json are covered too.
+        @app.middleware("http")
+        async def require_token(request: Request, call_next) -> Response:
+            if not token_ok(request.headers.get("authorization", ""), token):
+                return JSONResponse({"detail": UNAUTHORIZED_DETAIL}, status_code=401,
+                                    headers={"WWW-Authenticate": "Bearer"})
+            return await call_next(request)
+
     app.include_router(health.router)
     app.include_router(runs.router)
     return app

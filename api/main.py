@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib import resources
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from api.deps import UNAUTHORIZED_DETAIL, token_ok
 from api.routes import health, runs
@@ -63,6 +64,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(health.router)
     app.include_router(runs.router)
+
+    @app.get("/", include_in_schema=False, response_class=HTMLResponse)
+    async def web_ui() -> HTMLResponse:
+        """The web UI: one static page over this API."""
+        return HTMLResponse((resources.files("api") / "static" / "index.html").read_text())
+
     return app
 
 

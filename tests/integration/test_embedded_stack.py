@@ -124,3 +124,31 @@ def test_cli_reports_api_validation_errors(stack) -> None:
                        timeout=30)
     assert r.returncode == 0
     stack.wait_status(run["id"], {"cancelled"}, timeout=10)
+
+
+def test_ferry_up_uses_an_external_cluster_when_told(tmp_path: Path, docker_client) -> None:
+    from tests.integration.harness import FerryStack
+
+    cluster = FerryStack(tmp_path / "cluster")
+    cluster.start_temporal()
+    try:
+        ports = {"temporal": free_port(), "ui": free_port(), "api": free_port()}
+        env = _env(tmp_path / "data", ports)
+        env["FERRY_TEMPORAL_ADDRESS"] = cluster.settings.effective_temporal_address
+        up = _up(env)
+        try:
+            names = " ".join(" ".join(c.cmdline()) for c in _children(up.pid))
+            assert "start-dev" not in names
+            assert not (tmp_path / "data" / "temporal.db").exists()
+            run = subprocess.run([*FERRY, "run", "echo external", "--watch"], env=env,
+                                 capture_output=True, text=True, timeout=120)
+            assert run.returncode == 0, run.stdout + run.stderr
+        finally:
+            up.send_signal(signal.SIGINT)
+            up.wait(timeout=60)
+        # The Run lives in the external cluster.
+        from tests.integration.test_api_validation import count_runs
+
+        assert count_runs(cluster) == 1
+    finally:
+        cluster.stop()

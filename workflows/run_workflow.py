@@ -55,8 +55,8 @@ RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=time
 
 
 def _error_text(err: BaseException) -> str:
-    """The innermost failure message of an activity error chain."""
-    while isinstance(err, FailureError) and err.cause is not None:
+    """The message an activity failed with (not the generic "activity error" wrapper)."""
+    while isinstance(err, ActivityError) and err.cause is not None:
         err = err.cause
     return str(err.message if isinstance(err, FailureError) else err) or type(err).__name__
 
@@ -119,7 +119,7 @@ class RunWorkflow:
         st = self.state
         queue = host_queue(self.spec.target) if self.spec.target else workflow.info().task_queue
         started = workflow.now()
-        devbox: DevBoxInfo = await workflow.execute_activity(
+        launch = workflow.start_activity(
             "launch_devbox",
             LaunchInput(run_id=self.spec.id, image=self.spec.image),
             result_type=DevBoxInfo,
@@ -127,6 +127,12 @@ class RunWorkflow:
             start_to_close_timeout=LAUNCH_TIMEOUT,
             retry_policy=RetryPolicy(maximum_attempts=3, non_retryable_error_types=["DevBoxError"]),
         )
+        try:
+            devbox: DevBoxInfo = await asyncio.shield(launch)
+        except asyncio.CancelledError:
+            # Cancelled mid-launch: let the launch finish so teardown knows what to remove.
+            st.devboxes.append(await launch)
+            raise
         st.devboxes.append(devbox)
         self._add_step(StepIn(kind="launch_devbox", started_at=started, ended_at=workflow.now(),
                               payload={"backend": devbox.backend, "host": devbox.host,
@@ -146,7 +152,9 @@ class RunWorkflow:
         res: FollowTurnResult = await workflow.execute_activity(
             "follow_turn",
             FollowTurnInput(run_id=self.spec.id, turn_id=st.turn_id, engine=self.spec.engine,
-                            instructions=self.spec.instructions, devbox=devbox,
+                            # Only the first slice writes the turn spec; later ones re-attach.
+                            instructions=self.spec.instructions if st.turn_cursor.lines == 0 else "",
+                            devbox=devbox,
                             cursor=st.turn_cursor),
             result_type=FollowTurnResult,
             task_queue=devbox.task_queue,

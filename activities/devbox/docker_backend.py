@@ -38,6 +38,7 @@ class DockerBackend(DevBoxBackend):
         try:
             container = self.client.containers.get(name)
         except NotFound:
+            self._ensure_image(image)
             try:
                 container = self.client.containers.run(
                     image,
@@ -57,11 +58,6 @@ class DockerBackend(DevBoxBackend):
                     volumes={str(control): {"bind": CONTROL_MOUNT, "mode": "rw"}},
                     environment={"FERRY_RUN_ID": run_id, "HOME": "/root"},
                 )
-            except ImageNotFound as e:
-                raise DevBoxError(
-                    f"DevBox image {image!r} is not on worker host {self.settings.worker_host!r}; "
-                    "build it with `ferry devbox build-image`"
-                ) from e
             except APIError as e:
                 if e.status_code == 409:  # created concurrently by a retry
                     container = self.client.containers.get(name)
@@ -81,6 +77,22 @@ class DockerBackend(DevBoxBackend):
             control_dir=CONTROL_MOUNT,
             launched_at=datetime.now(UTC),
         )
+
+    def _ensure_image(self, image: str) -> None:
+        try:
+            self.client.images.get(image)
+            return
+        except ImageNotFound:
+            pass
+        try:
+            self.client.images.pull(image)
+        except (APIError, ImageNotFound) as e:
+            reason = getattr(e, "explanation", None) or str(e)
+            raise DevBoxError(
+                f"DevBox image {image!r} is not on worker host {self.settings.worker_host!r} and "
+                f"could not be pulled ({reason[:200]}); build it with `ferry devbox build-image` "
+                "or name an image that exists"
+            ) from e
 
     def _container(self, info: DevBoxInfo):
         try:

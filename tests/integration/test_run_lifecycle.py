@@ -228,3 +228,21 @@ def test_three_thousand_step_run_keeps_whole_timeline(stack: FerryStack) -> None
         history_facts(stack.settings.effective_temporal_address, f"run-{run['id']}"))
     assert chain >= 2
     assert biggest < 256 * 1024
+
+
+def test_missing_image_fails_the_run_with_a_clear_error(stack: FerryStack) -> None:
+    run = stack.create_run("echo hi", image="ferry-no-such-image")
+    done = stack.wait_status(run["id"], {"completed", "failed"})
+    assert done["status"] == "failed"
+    assert "ferry-no-such-image" in done["error"] and "build-image" in done["error"]
+    steps = stack.timeline(run["id"])
+    assert [s["kind"] for s in steps] == ["message", "report_result"]
+    assert steps[-1]["payload"]["status"] == "failed"
+
+
+def test_cancel_right_after_submit_leaves_no_container(stack: FerryStack, docker_client) -> None:
+    run = stack.create_run("sleep 30")
+    with stack.client() as c:
+        assert c.post(f"/runs/{run['id']}/cancel").status_code == 202
+    stack.wait_status(run["id"], {"cancelled"}, timeout=10)
+    stack.wait_until(lambda: containers_of(docker_client, run["id"]) == [], 5, "no container")

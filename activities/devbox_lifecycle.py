@@ -8,7 +8,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.devbox import DevBoxBackend, DevBoxError
-from ferry.schemas import DevBoxInfo, LaunchInput
+from ferry.schemas import DevBoxAction, DevBoxInfo, LaunchInput
 
 
 class DevBoxActivities:
@@ -26,3 +26,15 @@ class DevBoxActivities:
     @activity.defn(name="teardown_devbox")
     async def teardown_devbox(self, info: DevBoxInfo) -> None:
         await asyncio.to_thread(self.backend.remove, info)
+
+    @activity.defn(name="hibernate_devbox")
+    async def hibernate_devbox(self, inp: DevBoxAction) -> None:
+        """Stop the DevBox during a long pause; its files stay."""
+        await asyncio.to_thread(self.backend.hibernate, inp.devbox)
+
+    @activity.defn(name="wake_devbox")
+    async def wake_devbox(self, inp: DevBoxAction) -> None:
+        try:
+            await asyncio.to_thread(self.backend.wake, inp.devbox)
+        except DevBoxError as e:
+            raise ApplicationError(str(e), type="DevBoxError", non_retryable=True) from e

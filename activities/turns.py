@@ -14,12 +14,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
 from temporalio import activity
 from temporalio.client import Client
 
 from activities.devbox import DevBoxBackend
-from activities.engines.script import split_script
 from ferry.artifact_store import ArtifactStore
+from ferry.questions import QuestionSet
 from ferry.schemas import (
     FollowTurnInput,
     FollowTurnResult,
@@ -86,15 +87,18 @@ class TurnActivities:
         if spec_path.exists():
             return
         turn_dir.mkdir(parents=True, exist_ok=True)
+        control = self.backend.host_control_dir(inp.run_id)
+        if inp.answers is not None:
+            _write_json(control / "answers.json", {"answers": inp.answers})
         spec = {
-            "commands": split_script(inp.instructions),
+            "commands": inp.commands,
+            "index_offset": inp.index_offset,
             "workspace": inp.devbox.workspace,
             "state_dir": f"{inp.devbox.control_dir}/state",
-            "env": {"FERRY_RUN_ID": inp.run_id, "FERRY_TURN_ID": inp.turn_id},
+            "env": {"FERRY_RUN_ID": inp.run_id, "FERRY_TURN_ID": inp.turn_id,
+                    "FERRY_ANSWERS": f"{inp.devbox.control_dir}/answers.json"},
         }
-        tmp = turn_dir / "spec.json.tmp"
-        tmp.write_text(json.dumps(spec))
-        tmp.replace(spec_path)
+        _write_json(spec_path, spec)
 
     def _read(
         self, inp: FollowTurnInput, turn_dir: Path, cursor: TurnCursor
@@ -104,6 +108,7 @@ class TurnActivities:
         steps: list[StepIn] = []
         running: RunningCommand | None = None
         outcome: TurnOutcome | None = None
+        asked: dict[str, Any] | None = None
         offset, lines, size = cursor.offset, cursor.lines, 0
         more = False
         if events.exists():
@@ -119,7 +124,9 @@ class TurnActivities:
                     more = True
                     break
                 event = json.loads(data[pos:end])
-                step, running, outcome = self._convert(inp, event, lines, running, outcome)
+                if event.get("type") == "question":
+                    asked = event
+                step, running, outcome = self._convert(inp, event, lines, running, outcome, asked)
                 if step is not None:
                     steps.append(step)
                     size += len(data[pos:end])
@@ -141,6 +148,7 @@ class TurnActivities:
         line: int,
         running: RunningCommand | None,
         outcome: TurnOutcome | None,
+        asked: dict[str, Any] | None,
     ) -> tuple[StepIn | None, RunningCommand | None, TurnOutcome | None]:
         kind = event.get("type")
         if kind == "exec_start":
@@ -177,8 +185,15 @@ class TurnActivities:
                     f"command {event['failed_index']} exited with {event['exit_code']}: "
                     f"{event['failed_command']}"
                 )
+            questions = None
+            if event.get("asked"):
+                try:
+                    questions = QuestionSet.model_validate({"questions": (asked or {}).get("questions")})
+                except ValidationError as e:
+                    return None, None, TurnOutcome(ok=False, error=f"ferry-ask recorded invalid questions: {e}")
             outcome = TurnOutcome(
                 ok=event["ok"],
+                asked=questions,
                 error=error,
                 commands_run=event.get("commands_run", 0),
                 failed_command=event.get("failed_command"),
@@ -201,3 +216,9 @@ class TurnActivities:
         if time.time() - alive.stat().st_mtime > RUNNER_STALE_AFTER:
             return "the turn runner stopped without finishing (DevBox gone or killed)"
         return None
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data))
+    tmp.replace(path)

@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from api.deps import UNAUTHORIZED_DETAIL, token_ok
-from api.routes import health, runs
+from api.routes import health, runs, targets
 from api.run_service import RunService
 from ferry import __version__
 from ferry.artifact_store import ArtifactStore
@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(health.router)
     app.include_router(runs.router)
+    app.include_router(targets.router)
 
     @app.get("/", include_in_schema=False, response_class=HTMLResponse)
     async def web_ui() -> HTMLResponse:

@@ -10,13 +10,21 @@ import binascii
 import secrets
 from dataclasses import dataclass
 
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.targets import is_healthy, read_targets
 from ferry import search_attributes as sa
 from ferry.artifact_store import ArtifactStore
+from ferry.questions import AnswersIn
 from ferry.schemas import (
+    MessageIn,
     RunCreate,
     RunList,
     RunListItem,
@@ -26,6 +34,7 @@ from ferry.schemas import (
     RunStatus,
     RunWorkflowInput,
     Step,
+    TargetPublic,
     TimelineTail,
     default_title,
     workflow_id_for,
@@ -45,6 +54,20 @@ class RunConflict(Exception):
 
 class BadPageToken(ValueError):
     pass
+
+
+class InvalidRun(ValueError):
+    """A Run body that is valid field by field but not as a whole; names the field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _update_failure(e: WorkflowUpdateFailedError) -> tuple[str | None, str]:
+    """(ApplicationError type, message) of a failed or rejected Update."""
+    cause = e.cause
+    return getattr(cause, "type", None), str(getattr(cause, "message", None) or cause or e)
 
 
 @dataclass
@@ -67,16 +90,48 @@ class RunService:
     def handle(self, run_id: str) -> WorkflowHandle:
         return self.client.get_workflow_handle(workflow_id_for(run_id))
 
+    async def _merge_from_run(self, body: RunCreate) -> RunCreate:
+        """Fill the fields a `from_run` body leaves unset from that Run's spec."""
+        assert body.from_run is not None
+        try:
+            old = await self.get(body.from_run)
+        except RunNotFound as e:
+            raise InvalidRun("from_run", f"no Run with id {body.from_run!r}") from e
+        given = body.model_dump(exclude_unset=True)
+        base = {
+            "instructions": old.instructions, "engine": old.engine, "mode": old.mode,
+            "target": old.target, "image": old.image,
+            "keep_alive": old.keep_alive_seconds, "idle_timeout": old.idle_timeout_seconds,
+            "question_timeout": old.question_timeout_seconds, "on_timeout": old.on_timeout,
+        }
+        if "instructions" not in given:
+            base["title"] = old.title
+        return RunCreate.model_validate({**base, **given})
+
     async def create(self, body: RunCreate, run_id: str | None = None) -> RunPublic:
+        if body.from_run is not None:
+            body = await self._merge_from_run(body)
+        assert body.instructions is not None
+        mode = body.mode or "interactive"
+        if mode == "autonomous" and not body.target:
+            raise InvalidRun("target", "an autonomous Run needs a target (a worker host from "
+                                       "GET /targets): nobody is there to pick one")
+        s = self.settings
         run_id = run_id or new_run_id()
         spec = RunSpec(
             id=run_id,
             instructions=body.instructions,
-            engine=body.engine,
+            engine=body.engine or "script",
             title=body.title or default_title(body.instructions),
-            mode=body.mode,
+            mode=mode,
             target=body.target,
             image=body.image,
+            from_run=body.from_run,
+            keep_alive=body.keep_alive if body.keep_alive is not None else s.keep_alive,
+            idle_timeout=body.idle_timeout if body.idle_timeout is not None else s.idle_timeout,
+            question_timeout=(body.question_timeout if body.question_timeout is not None
+                              else s.question_timeout),
+            on_timeout=body.on_timeout or s.on_timeout,
         )
         attrs = TypedSearchAttributes([
             SearchAttributePair(sa.STATUS, RunStatus.pending.value),
@@ -176,6 +231,34 @@ class RunService:
             raise RunConflict(f"Run {run_id} has already finished ({run.status.value})")
         await self.handle(run_id).cancel()
         return await self.get(run_id)
+
+    async def answer(self, run_id: str, body: AnswersIn) -> RunPublic:
+        status = await self._describe_status(run_id)
+        if status != WorkflowExecutionStatus.RUNNING:
+            raise RunConflict(f"Run {run_id} is not waiting for input (it has finished)")
+        try:
+            return await self.handle(run_id).execute_update("answer", body, result_type=RunPublic)
+        except WorkflowUpdateFailedError as e:
+            kind, message = _update_failure(e)
+            if kind == "InvalidAnswer":
+                raise InvalidRun("answers", message) from e
+            raise RunConflict(message) from e
+
+    async def send_message(self, run_id: str, body: MessageIn) -> RunPublic:
+        status = await self._describe_status(run_id)
+        if status != WorkflowExecutionStatus.RUNNING:
+            raise RunConflict(
+                f"Run {run_id} has finished and its DevBox is gone; start a new Run from this "
+                f'one\'s spec with POST /runs {{"from_run": "{run_id}"}}')
+        try:
+            return await self.handle(run_id).execute_update("send_message", body,
+                                                            result_type=RunPublic)
+        except WorkflowUpdateFailedError as e:
+            raise RunConflict(_update_failure(e)[1]) from e
+
+    async def targets(self) -> list[TargetPublic]:
+        return [TargetPublic(**t.model_dump(), healthy=is_healthy(t))
+                for t in await read_targets(self.client)]
 
     async def rename(self, run_id: str, body: RunRename) -> RunPublic:
         status = await self._describe_status(run_id)

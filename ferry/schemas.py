@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from ferry.durations import Duration
+from ferry.questions import QuestionSet
 
 MAX_INSTRUCTIONS_BYTES = 100 * 1024
 MAX_TITLE_CHARS = 200
@@ -17,7 +20,10 @@ _RUN_ID_RE = re.compile(RUN_ID_PATTERN)
 Engine = Literal["script"]
 ENGINES: tuple[str, ...] = ("script",)
 Mode = Literal["interactive", "autonomous"]
-StepKind = Literal["launch_devbox", "exec", "message", "report_result"]
+StepKind = Literal["launch_devbox", "exec", "message", "question", "answer", "report_result"]
+OnTimeout = Literal["use_defaults", "fail"]
+TARGETS_WORKFLOW_ID = "ferry-targets"
+MAX_MESSAGE_BYTES = 100 * 1024
 
 
 class RunStatus(StrEnum):
@@ -50,18 +56,37 @@ def default_title(instructions: str) -> str:
 
 
 class RunCreate(BaseModel):
-    """Body of `POST /runs`."""
+    """Body of `POST /runs`. With `from_run`, unset fields are copied from that Run."""
 
-    instructions: str = Field(description="The task; for the `script` engine, a shell script.")
-    engine: Engine = "script"
+    instructions: str | None = Field(
+        default=None, description="The task; for the `script` engine, a shell script.")
+    engine: Engine | None = None
     title: str | None = Field(default=None, max_length=MAX_TITLE_CHARS)
-    mode: Mode = "interactive"
+    mode: Mode | None = None
     target: str | None = Field(default=None, description="Worker host to run on; any if unset.")
     image: str | None = Field(default=None, description="DevBox image; the worker's default if unset.")
+    from_run: str | None = Field(default=None, pattern=RUN_ID_PATTERN,
+                                 description="Start from this Run's spec (a new Run, new DevBox).")
+    keep_alive: Duration | None = Field(
+        default=None, description="How long the DevBox stays up after the Run ends, for follow-ups.")
+    idle_timeout: Duration | None = Field(
+        default=None, description="A pause longer than this stops (hibernates) the DevBox.")
+    question_timeout: Duration | None = Field(
+        default=None, description="How long a question waits for an answer.")
+    on_timeout: OnTimeout | None = Field(
+        default=None, description="When a question times out: use the defaults, or fail the Run.")
+
+    @model_validator(mode="after")
+    def _needs_instructions(self) -> RunCreate:
+        if self.instructions is None and self.from_run is None:
+            raise ValueError("instructions are required (or from_run to copy another Run's)")
+        return self
 
     @field_validator("instructions")
     @classmethod
-    def _instructions_ok(cls, v: str) -> str:
+    def _instructions_ok(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
         if not v.strip():
             raise ValueError("instructions must not be empty")
         if len(v.encode()) > MAX_INSTRUCTIONS_BYTES:
@@ -99,6 +124,21 @@ class RunRename(BaseModel):
 # ---------------------------------------------------------------- workflow data
 
 
+class MessageIn(BaseModel):
+    """Body of `POST /runs/{id}/messages`: steering while working, a follow-up after."""
+
+    text: str
+
+    @field_validator("text")
+    @classmethod
+    def _text_ok(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("text must not be empty")
+        if len(v.encode()) > MAX_MESSAGE_BYTES:
+            raise ValueError(f"text is larger than {MAX_MESSAGE_BYTES} bytes")
+        return v
+
+
 class RunSpec(BaseModel):
     """What a Run was asked to do; fixed at start."""
 
@@ -109,6 +149,35 @@ class RunSpec(BaseModel):
     mode: Mode = "interactive"
     target: str | None = None
     image: str | None = None
+    from_run: str | None = None
+    keep_alive: timedelta = timedelta(minutes=30)
+    idle_timeout: timedelta = timedelta(minutes=10)
+    question_timeout: timedelta = timedelta(days=7)
+    on_timeout: OnTimeout = "fail"
+
+
+class InboxMessage(BaseModel):
+    text: str
+    received_at: datetime
+
+
+class Target(BaseModel):
+    """A worker host that is polling, with the DevBox images it has."""
+
+    host: str
+    task_queue: str
+    backend: str
+    images: list[str] = Field(default_factory=list)
+    default_image: str | None = None
+    seen_at: datetime
+
+
+class TargetPublic(Target):
+    healthy: bool
+
+
+class TargetsInput(BaseModel):
+    targets: list[Target] = Field(default_factory=list)
 
 
 class DevBoxInfo(BaseModel):
@@ -124,6 +193,7 @@ class DevBoxInfo(BaseModel):
     workspace: str
     control_dir: str
     launched_at: datetime | None = None
+    hibernated_at: datetime | None = None
     removed_at: datetime | None = None
 
 
@@ -170,6 +240,7 @@ class StepBatch(BaseModel):
 
 class TurnOutcome(BaseModel):
     ok: bool
+    asked: QuestionSet | None = None
     error: str | None = None
     commands_run: int = 0
     failed_command: str | None = None
@@ -178,11 +249,15 @@ class TurnOutcome(BaseModel):
 
 
 class FollowTurnInput(BaseModel):
+    """One slice of a turn. Only the first slice carries the commands and answers."""
+
     run_id: str
     turn_id: str
     engine: str
-    instructions: str
     devbox: DevBoxInfo
+    commands: list[str] = Field(default_factory=list)
+    index_offset: int = 0
+    answers: dict[str, Any] | None = None
     cursor: TurnCursor = Field(default_factory=TurnCursor)
 
 
@@ -196,6 +271,10 @@ class FollowTurnResult(BaseModel):
 class LaunchInput(BaseModel):
     run_id: str
     image: str | None = None
+
+
+class DevBoxAction(BaseModel):
+    devbox: DevBoxInfo
 
 
 class ArchiveInput(BaseModel):
@@ -212,11 +291,15 @@ class ReportInput(BaseModel):
     step_count: int
 
 
+Phase = Literal["choose_target", "launch", "turn", "waiting", "report", "keep_alive", "teardown",
+                "done"]
+
+
 class RunState(BaseModel):
     """Everything a Run knows; carried across continue-as-new."""
 
     status: RunStatus = RunStatus.pending
-    phase: Literal["launch", "turn", "report", "teardown", "done"] = "launch"
+    phase: Phase = "choose_target"
     created_at: datetime | None = None
     started_at: datetime | None = None
     completed_at: datetime | None = None
@@ -232,6 +315,17 @@ class RunState(BaseModel):
     turn_cursor: TurnCursor = Field(default_factory=TurnCursor)
     turn_outcome: TurnOutcome | None = None
     running: RunningCommand | None = None
+    target: str | None = None
+    image: str | None = None
+    targets: list[Target] = Field(default_factory=list)
+    pending_commands: list[str] = Field(default_factory=list)
+    commands_total: int = 0
+    questions: QuestionSet | None = None
+    asked_at: datetime | None = None
+    received_answers: dict[str, Any] | None = None
+    pending_answers: dict[str, Any] | None = None
+    inbox: list[InboxMessage] = Field(default_factory=list)
+    keep_alive_until: datetime | None = None
 
 
 class RunWorkflowInput(BaseModel):
@@ -263,6 +357,15 @@ class RunPublic(BaseModel):
     running: RunningCommand | None
     step_count: int
     temporal_workflow_id: str
+    questions: QuestionSet | None = None
+    waiting_since: datetime | None = None
+    queued_messages: int = 0
+    keep_alive_until: datetime | None = None
+    from_run: str | None = None
+    keep_alive_seconds: float = 0
+    idle_timeout_seconds: float = 0
+    question_timeout_seconds: float = 0
+    on_timeout: str = "fail"
 
 
 class RunListItem(BaseModel):

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import socket
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ferry.durations import Duration
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
@@ -43,6 +47,12 @@ class Settings(BaseSettings):
     devbox_pids: int = 1024
     turn_slice_seconds: float = 120.0
     poll_interval: float = 0.15
+
+    # Run defaults (each can be set per Run)
+    keep_alive: Duration = timedelta(minutes=30)
+    idle_timeout: Duration = timedelta(minutes=10)
+    question_timeout: Duration = timedelta(days=7)
+    on_timeout: Literal["use_defaults", "fail"] = "fail"
 
     @property
     def data_path(self) -> Path:

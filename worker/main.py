@@ -15,39 +15,43 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.devbox import get_backend
+from activities.devbox import DevBoxBackend, get_backend
 from activities.devbox_lifecycle import DevBoxActivities
 from activities.reporting import ReportActivities
+from activities.targets import TargetActivities, heartbeat_forever
 from activities.timeline_archive import ArchiveActivities
 from activities.turns import TurnActivities
 from ferry.artifact_store import ArtifactStore
 from ferry.settings import Settings, get_settings
 from ferry.temporal_client import connect, ensure_search_attributes
 from workflows.run_workflow import RunWorkflow
+from workflows.targets_workflow import TargetsWorkflow
 
 log = logging.getLogger("ferry.worker")
 
 
-def build_workers(client: Client, settings: Settings) -> list[Worker]:
-    backend = get_backend(settings)
+def build_workers(client: Client, settings: Settings, backend: DevBoxBackend) -> list[Worker]:
     store = ArtifactStore(settings.artifacts_dir)
     devbox = DevBoxActivities(backend)
     turns = TurnActivities(settings, backend, store, client)
     archive = ArchiveActivities(store)
     report = ReportActivities(store)
+    targets = TargetActivities(client)
     throttle = {"max_heartbeat_throttle_interval": timedelta(seconds=1),
                 "default_heartbeat_throttle_interval": timedelta(seconds=1)}
     shared = Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[RunWorkflow],
-        activities=[devbox.launch_devbox, archive.archive_steps, report.report_result],
+        workflows=[RunWorkflow, TargetsWorkflow],
+        activities=[devbox.launch_devbox, archive.archive_steps, report.report_result,
+                    targets.list_targets],
         **throttle,
     )
     host = Worker(
         client,
         task_queue=settings.host_task_queue,
-        activities=[devbox.launch_devbox, devbox.teardown_devbox, turns.follow_turn],
+        activities=[devbox.launch_devbox, devbox.teardown_devbox, devbox.hibernate_devbox,
+                    devbox.wake_devbox, turns.follow_turn],
         max_concurrent_activities=200,
         **throttle,
     )
@@ -58,7 +62,8 @@ async def run_worker(settings: Settings) -> None:
     client = await connect(settings)
     await ensure_search_attributes(client, settings.temporal_namespace)
     settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
-    workers = build_workers(client, settings)
+    backend = get_backend(settings)
+    workers = build_workers(client, settings, backend)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -66,9 +71,11 @@ async def run_worker(settings: Settings) -> None:
     log.info("worker up: host=%s queues=%s,%s", settings.worker_host, settings.task_queue,
              settings.host_task_queue)
     async with workers[0], workers[1]:
+        heartbeat = asyncio.create_task(heartbeat_forever(client, settings, backend))
         print(f"ferry worker ready on {settings.task_queue} + {settings.host_task_queue}",
               flush=True)
         await stop.wait()
+        heartbeat.cancel()
 
 
 def main() -> None:

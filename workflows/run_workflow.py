@@ -1,34 +1,47 @@
 """RunWorkflow: the durable life of one Run, from DevBox launch to result and teardown.
 
-Deterministic code only: every side effect is an activity. Steps stream in as
-`add_steps` signals from the turn activity; older steps are archived to the artifact
-store so the workflow keeps only a live tail, and history is kept small by
-continuing-as-new between turn slices when Temporal suggests it.
+Deterministic code only: every side effect is an activity. The Run is a state machine
+over `RunState.phase`:
+
+  choose_target -> launch -> turn <-> waiting (questions) -> report -> keep_alive -> teardown
+                                ^                                          |
+                                +------ follow-up / steering messages -----+
+
+Steps stream in as `add_steps` signals from the turn activity; older steps are archived
+to the artifact store so the workflow keeps only a live tail, and history stays small by
+continuing-as-new between turn slices and pauses when Temporal suggests it.
 """
 
 from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import (
-    ActivityError,
-    ApplicationError,
-    FailureError,
-    is_cancelled_exception,
-)
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
-    from activities.engines.script import summarize
+    from activities.engines.script import split_script, summarize
     from ferry import search_attributes as sa
+    from ferry.questions import (
+        AnswerError,
+        AnswersIn,
+        Question,
+        QuestionSet,
+        default_answers,
+        validate_answers,
+    )
     from ferry.schemas import (
         ArchiveInput,
+        DevBoxAction,
         DevBoxInfo,
         FollowTurnInput,
         FollowTurnResult,
+        InboxMessage,
         LaunchInput,
+        MessageIn,
         ReportInput,
         RunPublic,
         RunRename,
@@ -38,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
         Step,
         StepBatch,
         StepIn,
+        Target,
         TimelineTail,
     )
     from ferry.settings import host_queue
@@ -46,6 +60,7 @@ with workflow.unsafe.imports_passed_through():
 KEEP_LIVE_STEPS = 300
 CHUNK_STEPS = 100
 CHUNK_BYTES = 120_000
+TARGET_QUESTION_ID = "target"
 
 LAUNCH_TIMEOUT = timedelta(minutes=10)
 TURN_HEARTBEAT = timedelta(seconds=10)
@@ -58,7 +73,11 @@ def _error_text(err: BaseException) -> str:
     """The message an activity failed with (not the generic "activity error" wrapper)."""
     while isinstance(err, ActivityError) and err.cause is not None:
         err = err.cause
-    return str(err.message if isinstance(err, FailureError) else err) or type(err).__name__
+    return str(getattr(err, "message", None) or err) or type(err).__name__
+
+
+def _target_label(t: Target) -> str:
+    return f"{t.host} ({t.default_image or t.backend})"
 
 
 @workflow.defn(name="RunWorkflow")
@@ -66,7 +85,8 @@ class RunWorkflow:
     @workflow.init
     def __init__(self, inp: RunWorkflowInput) -> None:
         self.spec = inp.spec
-        self.state = inp.state or RunState(title=inp.spec.title)
+        self.state = inp.state or RunState(title=inp.spec.title, target=inp.spec.target,
+                                           image=inp.spec.image)
         self._archiving = False
 
     # ------------------------------------------------------------------ run
@@ -76,55 +96,100 @@ class RunWorkflow:
         st = self.state
         if st.created_at is None:
             st.created_at = workflow.now()
+            st.pending_commands = split_script(self.spec.instructions)
             self._add_step(StepIn(kind="message", started_at=workflow.now(),
                                   payload={"role": "user", "text": self.spec.instructions}))
         archiver = asyncio.create_task(self._archive_loop())
         try:
-            if st.phase == "launch":
-                await self._launch()
-            while st.phase == "turn":
-                await self._follow_turn_slice()
-                if st.phase == "turn" and workflow.info().is_continue_as_new_suggested():
+            while st.phase != "done":
+                if st.phase == "choose_target":
+                    await self._choose_target()
+                elif st.phase == "launch":
+                    await self._launch()
+                elif st.phase == "turn":
+                    await self._follow_turn_slice()
+                elif st.phase == "waiting":
+                    await self._wait_for_answers()
+                elif st.phase == "report":
+                    await self._report()
+                elif st.phase == "keep_alive":
+                    await self._keep_alive()
+                elif st.phase == "teardown":
+                    await self._teardown()
+                if st.phase in ("turn", "waiting", "keep_alive") and \
+                        workflow.info().is_continue_as_new_suggested():
                     await self._archive_all(archiver)
                     await workflow.wait_condition(workflow.all_handlers_finished)
                     workflow.continue_as_new(RunWorkflowInput(spec=self.spec, state=st))
-            if st.phase == "report":
-                await self._report()
         except (asyncio.CancelledError, ActivityError) as e:
             if not is_cancelled_exception(e):
-                assert isinstance(e, ActivityError)
                 st.error = _error_text(e)
                 st.running = None
                 await self._report(failed_with=st.error)
+                if st.phase == "keep_alive":
+                    st.phase = "teardown"
+                await self._teardown()
                 return await self._finish(archiver)
             st.running = None
             self._add_step(StepIn(kind="message", started_at=workflow.now(),
                                   payload={"role": "system", "text": "Run cancelled by request."}))
+            if not st.status.finished:
+                self._set_status(RunStatus.cancelled, finished=True)
             await self._teardown()
-            self._set_status(RunStatus.cancelled, finished=True)
             await self._archive_all(archiver)
             raise
         return await self._finish(archiver)
 
     async def _finish(self, archiver: asyncio.Task[None]) -> RunPublic:
         st = self.state
-        await self._teardown()
-        self._set_status(RunStatus.failed if st.error else RunStatus.completed, finished=True)
         await self._archive_all(archiver)
+        await workflow.wait_condition(workflow.all_handlers_finished)
         if st.error:
             raise ApplicationError(st.error, type="RunFailed", non_retryable=True)
         return self.details()
 
+    # ------------------------------------------------------------------ target
+
+    async def _choose_target(self) -> None:
+        """Interactive Runs with no target pinned ask which one when several are up."""
+        st = self.state
+        st.phase = "launch"
+        if st.target is not None or self.spec.mode != "interactive":
+            return
+        st.targets = await workflow.execute_activity(
+            "list_targets", start_to_close_timeout=SHORT_ACTIVITY, retry_policy=RETRY,
+            result_type=list[Target],
+        )
+        if len(st.targets) == 1:
+            st.target, st.image = st.targets[0].host, st.image or st.targets[0].default_image
+            return
+        if len(st.targets) < 2:
+            return  # none registered yet: any worker may take the launch
+        labels = [_target_label(t) for t in st.targets]
+        self._ask(QuestionSet(questions=[Question(
+            id=TARGET_QUESTION_ID, kind="single", text="Which target should this Run use?",
+            options=labels, default=labels[0])]))
+
+    def _apply_target_answer(self, answers: dict[str, Any]) -> None:
+        st = self.state
+        chosen = answers.get(TARGET_QUESTION_ID)
+        for t in st.targets:
+            if _target_label(t) == chosen:
+                st.target, st.image = t.host, st.image or t.default_image
+
+    # ------------------------------------------------------------------ launch
+
     async def _launch(self) -> None:
         st = self.state
-        queue = host_queue(self.spec.target) if self.spec.target else workflow.info().task_queue
+        queue = host_queue(st.target) if st.target else workflow.info().task_queue
         started = workflow.now()
         launch = workflow.start_activity(
             "launch_devbox",
-            LaunchInput(run_id=self.spec.id, image=self.spec.image),
+            LaunchInput(run_id=self.spec.id, image=st.image),
             result_type=DevBoxInfo,
             task_queue=queue,
             start_to_close_timeout=LAUNCH_TIMEOUT,
+            schedule_to_start_timeout=timedelta(minutes=5) if st.target else None,
             retry_policy=RetryPolicy(maximum_attempts=3, non_retryable_error_types=["DevBoxError"]),
         )
         try:
@@ -141,21 +206,40 @@ class RunWorkflow:
                                        "workspace": devbox.workspace}))
         st.started_at = workflow.now()
         self._set_status(RunStatus.in_progress)
+        self._start_turn()
+
+    # ------------------------------------------------------------------ turns
+
+    def _start_turn(self) -> None:
+        """Begin the next turn: deliver queued messages first (recorded when delivered)."""
+        st = self.state
+        commands: list[str] = []
+        for msg in st.inbox:
+            self._add_step(StepIn(kind="message", started_at=workflow.now(),
+                                  payload={"role": "user", "text": msg.text, "delivered": True,
+                                           "received_at": msg.received_at.isoformat()}))
+            commands += split_script(msg.text)
+        st.inbox = []
+        st.pending_commands = commands + st.pending_commands
         st.turn_count += 1
         st.turn_id = f"t{st.turn_count}"
+        st.turn_cursor = st.turn_cursor.model_copy(update={"offset": 0, "lines": 0})
+        st.turn_outcome = None
         st.phase = "turn"
 
     async def _follow_turn_slice(self) -> None:
         st = self.state
         assert st.turn_id is not None
         devbox = st.devboxes[-1]
+        first = st.turn_cursor.lines == 0
         res: FollowTurnResult = await workflow.execute_activity(
             "follow_turn",
             FollowTurnInput(run_id=self.spec.id, turn_id=st.turn_id, engine=self.spec.engine,
+                            devbox=devbox, cursor=st.turn_cursor,
                             # Only the first slice writes the turn spec; later ones re-attach.
-                            instructions=self.spec.instructions if st.turn_cursor.lines == 0 else "",
-                            devbox=devbox,
-                            cursor=st.turn_cursor),
+                            commands=st.pending_commands if first else [],
+                            index_offset=st.commands_total,
+                            answers=st.pending_answers if first else None),
             result_type=FollowTurnResult,
             task_queue=devbox.task_queue,
             start_to_close_timeout=timedelta(hours=2),
@@ -164,22 +248,143 @@ class RunWorkflow:
         )
         # Signals sent before the activity returned are applied first; wait for them anyway.
         await workflow.wait_condition(lambda: st.turn_cursor.lines >= res.cursor.lines)
-        if res.outcome is not None:
-            st.turn_outcome = res.outcome
-            st.running = None
+        if res.outcome is None:
+            return
+        out = res.outcome
+        st.turn_outcome = out
+        st.running = None
+        st.pending_answers = None
+        st.commands_total += out.commands_run
+        st.pending_commands = st.pending_commands[out.commands_run:]
+        if not out.ok:
             st.phase = "report"
+        elif out.asked is not None:
+            self._ask(out.asked)
+        elif st.inbox:
+            self._start_turn()
+        else:
+            st.phase = "report"
+
+    # ------------------------------------------------------------------ questions
+
+    def _ask(self, questions: QuestionSet) -> None:
+        """Pause for answers (autonomous Runs answer with the defaults instead)."""
+        st = self.state
+        st.questions = questions
+        st.asked_at = workflow.now()
+        st.received_answers = None
+        self._add_step(StepIn(kind="question", started_at=workflow.now(),
+                              payload=questions.model_dump(mode="json")))
+        if self.spec.mode == "autonomous":
+            answers, lacking = default_answers(questions)
+            if lacking:
+                needed = "; ".join(f"{q.id}: {q.text}" for q in lacking)
+                st.error = (f"an autonomous Run cannot pause, and question(s) without a default "
+                            f"needed an answer: {needed}")
+                st.questions = None
+                st.phase = "report"
+                return
+            self._answered(answers, auto="autonomous")
+            return
+        self._set_status(RunStatus.waiting_for_input)
+        st.phase = "waiting"
+
+    async def _wait_for_answers(self) -> None:
+        st = self.state
+        assert st.asked_at is not None
+        deadline = st.asked_at + self.spec.question_timeout
+        devbox = st.devboxes[-1] if st.devboxes else None
+        idle_until = st.asked_at + self.spec.idle_timeout
+        if devbox and devbox.hibernated_at is None and idle_until < deadline:
+            if not await self._wait_answers_until(idle_until):
+                await workflow.execute_activity(
+                    "hibernate_devbox", DevBoxAction(devbox=devbox), task_queue=devbox.task_queue,
+                    start_to_close_timeout=SHORT_ACTIVITY, retry_policy=RETRY)
+                devbox.hibernated_at = workflow.now()
+                self._add_step(StepIn(kind="message", started_at=workflow.now(), payload={
+                    "role": "system", "text": "DevBox hibernated while waiting for input."}))
+                return  # loop again (a chance to continue-as-new), then wait for the rest
+        if not await self._wait_answers_until(deadline):
+            questions = st.questions
+            assert questions is not None
+            if self.spec.on_timeout == "use_defaults":
+                answers, lacking = default_answers(questions)
+                if not lacking:
+                    self._answered(answers, auto="timeout")
+                    await self._wake()
+                    return
+                why = f"; question(s) without a default: {', '.join(q.id for q in lacking)}"
+            else:
+                why = ""
+            st.error = (f"no answer within {self.spec.question_timeout} "
+                        f"(on_timeout: {self.spec.on_timeout}){why}")
+            st.questions = None
+            self._set_status(RunStatus.in_progress)
+            st.phase = "report"
+            return
+        assert st.received_answers is not None
+        self._answered(st.received_answers, auto=None)
+        await self._wake()
+
+    async def _wait_answers_until(self, until) -> bool:
+        st = self.state
+        remaining = (until - workflow.now()).total_seconds()
+        if st.received_answers is not None:
+            return True
+        if remaining <= 0:
+            return False
+        try:
+            await workflow.wait_condition(lambda: st.received_answers is not None,
+                                          timeout=timedelta(seconds=remaining))
+        except TimeoutError:
+            return False
+        return True
+
+    async def _wake(self) -> None:
+        st = self.state
+        if not st.devboxes:
+            return
+        devbox = st.devboxes[-1]
+        if devbox.hibernated_at is not None and devbox.removed_at is None:
+            await workflow.execute_activity(
+                "wake_devbox", DevBoxAction(devbox=devbox), task_queue=devbox.task_queue,
+                start_to_close_timeout=SHORT_ACTIVITY, retry_policy=RETRY)
+            devbox.hibernated_at = None
+            self._add_step(StepIn(kind="message", started_at=workflow.now(),
+                                  payload={"role": "system", "text": "DevBox woken up."}))
+
+    def _answered(self, answers: dict[str, Any], auto: str | None) -> None:
+        st = self.state
+        payload: dict[str, Any] = {"answers": answers, "auto": auto is not None}
+        if auto:
+            payload["reason"] = auto
+        self._add_step(StepIn(kind="answer", started_at=workflow.now(), payload=payload))
+        st.questions = None
+        st.received_answers = None
+        if st.status == RunStatus.waiting_for_input:
+            self._set_status(RunStatus.in_progress if st.devboxes else RunStatus.pending)
+        if not st.devboxes:  # the only question before launch is which target
+            self._apply_target_answer(answers)
+            st.phase = "launch"
+            return
+        st.pending_answers = answers
+        self._start_turn()
+
+    # ------------------------------------------------------------------ results
 
     async def _report(self, failed_with: str | None = None) -> None:
         st = self.state
         outcome = st.turn_outcome
         if failed_with is not None:
             summary = f"The Run failed: {failed_with}"
+        elif st.error:
+            summary = f"The Run failed: {st.error}"
         elif outcome is not None and outcome.ok:
-            summary = summarize(outcome.commands_run, True, None, None)
+            summary = summarize(st.commands_total, True, None, None)
         else:
             assert outcome is not None
             st.error = outcome.error or "the turn failed"
-            summary = (summarize(outcome.commands_run, False, outcome.failed_command,
+            summary = (summarize(outcome.failed_index or 0, False, outcome.failed_command,
                                  outcome.exit_code)
                        if outcome.failed_command else f"The Run failed: {st.error}")
         st.summary = summary
@@ -201,7 +406,36 @@ class RunWorkflow:
                                       "exit_code": outcome.exit_code}
         self._add_step(StepIn(kind="report_result", started_at=started, ended_at=workflow.now(),
                               payload=payload))
-        st.phase = "teardown"
+        live = any(d.removed_at is None for d in st.devboxes)
+        # A message that arrived while reporting still gets its follow-up turn.
+        wanted = self.spec.keep_alive.total_seconds() > 0 or bool(st.inbox)
+        if live and wanted and failed_with is None:
+            st.keep_alive_until = workflow.now() + self.spec.keep_alive
+            self._set_status(status, finished=True)
+            st.phase = "keep_alive"
+        else:
+            st.phase = "teardown"
+
+    async def _keep_alive(self) -> None:
+        """The DevBox stays up for follow-ups; a message starts a new turn in it."""
+        st = self.state
+        assert st.keep_alive_until is not None
+        remaining = (st.keep_alive_until - workflow.now()).total_seconds()
+        if not st.inbox and remaining > 0:
+            try:
+                await workflow.wait_condition(lambda: bool(st.inbox),
+                                              timeout=timedelta(seconds=remaining))
+            except TimeoutError:
+                pass
+        if not st.inbox:
+            st.keep_alive_until = None
+            st.phase = "teardown"
+            return
+        st.keep_alive_until = None
+        st.error = None
+        st.completed_at = None
+        self._set_status(RunStatus.in_progress)
+        self._start_turn()
 
     async def _teardown(self) -> None:
         st = self.state
@@ -213,6 +447,8 @@ class RunWorkflow:
                 )
                 devbox.removed_at = workflow.now()
         st.phase = "done"
+        if not st.status.finished:
+            self._set_status(RunStatus.failed if st.error else RunStatus.completed, finished=True)
 
     # ------------------------------------------------------------------ timeline
 
@@ -278,6 +514,46 @@ class RunWorkflow:
         st.turn_cursor = batch.cursor
         st.running = batch.running
 
+    @workflow.update(name="answer")
+    def answer(self, body: AnswersIn) -> RunPublic:
+        self._check_answers(body)
+        st = self.state
+        assert st.questions is not None
+        st.received_answers = validate_answers(st.questions, body.answers)
+        return self.details()
+
+    @answer.validator
+    def _validate_answer(self, body: AnswersIn) -> None:
+        self._check_answers(body)
+
+    def _check_answers(self, body: AnswersIn) -> None:
+        st = self.state
+        if st.phase != "waiting" or st.questions is None or st.received_answers is not None:
+            raise ApplicationError(f"Run is not waiting for input (status {st.status.value})",
+                                   type="NotWaiting")
+        try:
+            validate_answers(st.questions, body.answers)
+        except AnswerError as e:
+            raise ApplicationError(str(e), type="InvalidAnswer") from e
+
+    @workflow.update(name="send_message")
+    def send_message(self, body: MessageIn) -> RunPublic:
+        self._check_message(body)
+        self.state.inbox.append(InboxMessage(text=body.text, received_at=workflow.now()))
+        return self.details()
+
+    @send_message.validator
+    def _validate_message(self, body: MessageIn) -> None:
+        self._check_message(body)
+
+    def _check_message(self, body: MessageIn) -> None:
+        st = self.state
+        if st.phase in ("teardown", "done") or (st.status.finished and st.phase != "keep_alive"):
+            raise ApplicationError(
+                f"Run {self.spec.id} has finished and its DevBox is gone; start a new Run from "
+                f"this one's spec with POST /runs {{\"from_run\": \"{self.spec.id}\"}}",
+                type="DevBoxGone")
+
     @workflow.update(name="rename")
     def rename(self, body: RunRename) -> RunPublic:
         self.state.title = body.title
@@ -291,11 +567,18 @@ class RunWorkflow:
         duration = (end - st.started_at).total_seconds() if st.started_at else None
         return RunPublic(
             id=spec.id, title=st.title, status=st.status, engine=spec.engine, mode=spec.mode,
-            target=spec.target, image=spec.image, instructions=spec.instructions,
+            target=st.target, image=st.image, instructions=spec.instructions,
             created_at=st.created_at, started_at=st.started_at, completed_at=st.completed_at,
             duration_seconds=duration, devboxes=st.devboxes, summary=st.summary, error=st.error,
             running=st.running, step_count=st.next_seq - 1,
             temporal_workflow_id=workflow.info().workflow_id,
+            questions=st.questions if st.phase == "waiting" else None,
+            waiting_since=st.asked_at if st.phase == "waiting" else None,
+            queued_messages=len(st.inbox), keep_alive_until=st.keep_alive_until,
+            from_run=spec.from_run, keep_alive_seconds=spec.keep_alive.total_seconds(),
+            idle_timeout_seconds=spec.idle_timeout.total_seconds(),
+            question_timeout_seconds=spec.question_timeout.total_seconds(),
+            on_timeout=spec.on_timeout,
         )
 
     @workflow.query(name="tail")

@@ -16,6 +16,8 @@ from ferry.schemas import DevBoxInfo
 from ferry.settings import Settings
 
 RUNNER_NAME = "ferry-runner"
+# Copied into every DevBox's control dir (`bin/` is on the PATH of turn commands).
+TOOLS = (RUNNER_NAME, "ferry-ask")
 
 
 class DevBoxError(Exception):
@@ -41,10 +43,10 @@ class DevBoxBackend(ABC):
         control = self.host_control_dir(run_id)
         (control / "bin").mkdir(parents=True, exist_ok=True)
         (control / "turns").mkdir(exist_ok=True)
-        runner = resources.files("activities.devbox") / "bin" / RUNNER_NAME
-        with resources.as_file(runner) as src:
-            shutil.copyfile(src, control / "bin" / RUNNER_NAME)
-        (control / "bin" / RUNNER_NAME).chmod(0o755)
+        for tool in TOOLS:
+            with resources.as_file(resources.files("activities.devbox") / "bin" / tool) as src:
+                shutil.copyfile(src, control / "bin" / tool)
+            (control / "bin" / tool).chmod(0o755)
         return control
 
     @staticmethod
@@ -67,6 +69,18 @@ class DevBoxBackend(ABC):
     @abstractmethod
     def stop_turn(self, info: DevBoxInfo, turn_id: str) -> None:
         """Terminate a running turn and its commands."""
+
+    def images(self) -> list[str]:
+        """DevBox images available on this host (shown in `GET /targets`)."""
+        return []
+
+    def hibernate(self, info: DevBoxInfo) -> None:
+        """Stop the DevBox's processes during a long pause, keeping its files."""
+        return None  # a local directory has nothing to stop
+
+    def wake(self, info: DevBoxInfo) -> None:
+        """Start a hibernated DevBox again."""
+        return None
 
     @abstractmethod
     def remove(self, info: DevBoxInfo) -> None:

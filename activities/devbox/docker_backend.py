@@ -114,6 +114,33 @@ class DockerBackend(DevBoxBackend):
         except (DevBoxError, APIError):
             pass
 
+    def images(self) -> list[str]:
+        tags = {tag.removesuffix(":latest") for image in
+                self.client.images.list(filters={"label": "ferry.devbox"}) for tag in image.tags}
+        return sorted(tags | ({self.settings.devbox_image} if self._has(self.settings.devbox_image)
+                              else set()))
+
+    def _has(self, image: str) -> bool:
+        try:
+            self.client.images.get(image)
+            return True
+        except ImageNotFound:
+            return False
+
+    def hibernate(self, info: DevBoxInfo) -> None:
+        self._container(info).stop(timeout=5)
+
+    def wake(self, info: DevBoxInfo) -> None:
+        container = self._container(info)
+        if container.status != "running":
+            container.start()
+
+    def is_running(self, info: DevBoxInfo) -> bool:
+        try:
+            return self._container(info).status == "running"
+        except DevBoxError:
+            return False
+
     def remove(self, info: DevBoxInfo) -> None:
         try:
             container = self.client.containers.get(info.name)

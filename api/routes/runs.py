@@ -12,10 +12,12 @@ from fastapi.responses import FileResponse, StreamingResponse
 from sse_starlette.sse import EventSourceResponse
 
 from api.deps import RunsDep, StoreDep
-from api.run_service import BadPageToken, RunConflict, RunNotFound
+from api.run_service import BadPageToken, InvalidRun, RunConflict, RunNotFound
 from ferry.artifact_store import UnsafePath
+from ferry.questions import AnswersIn
 from ferry.schemas import (
     RUN_ID_PATTERN,
+    MessageIn,
     RunCreate,
     RunList,
     RunPublic,
@@ -34,10 +36,21 @@ def _not_found(run_id: str) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no Run with id {run_id!r}")
 
 
+def _invalid(e: InvalidRun) -> HTTPException:
+    return HTTPException(422, detail=[{"loc": ["body", e.field], "msg": str(e),
+                                       "type": "value_error"}])
+
+
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=RunPublic)
 async def create_run(body: RunCreate, runs: RunsDep) -> RunPublic:
-    """Start a Run. For the `script` engine the instructions are a shell script."""
-    return await runs.create(body)
+    """Start a Run. For the `script` engine the instructions are a shell script.
+
+    `from_run` copies another Run's spec (fields given here override it).
+    """
+    try:
+        return await runs.create(body)
+    except InvalidRun as e:
+        raise _invalid(e) from e
 
 
 @router.get("", response_model=RunList)
@@ -77,6 +90,31 @@ async def rename_run(run_id: RunId, body: RunRename, runs: RunsDep) -> RunPublic
 async def cancel_run(run_id: RunId, runs: RunsDep) -> RunPublic:
     try:
         return await runs.cancel(run_id)
+    except RunNotFound as e:
+        raise _not_found(run_id) from e
+    except RunConflict as e:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(e)) from e
+
+
+@router.post("/{run_id}/answers", response_model=RunPublic)
+async def answer_run(run_id: RunId, body: AnswersIn, runs: RunsDep) -> RunPublic:
+    """Answer the Run's pending questions; the Run resumes. Invalid answers change nothing."""
+    try:
+        return await runs.answer(run_id, body)
+    except RunNotFound as e:
+        raise _not_found(run_id) from e
+    except InvalidRun as e:
+        raise _invalid(e) from e
+    except RunConflict as e:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(e)) from e
+
+
+@router.post("/{run_id}/messages", status_code=status.HTTP_202_ACCEPTED, response_model=RunPublic)
+async def message_run(run_id: RunId, body: MessageIn, runs: RunsDep) -> RunPublic:
+    """Steer a working Run (delivered at the next turn boundary), or follow up on a finished
+    one while its DevBox is kept alive (starts a new turn in the same DevBox)."""
+    try:
+        return await runs.send_message(run_id, body)
     except RunNotFound as e:
         raise _not_found(run_id) from e
     except RunConflict as e:

@@ -122,8 +122,9 @@ def test_bad_question_spec_fails_in_ferry_ask_itself(stack: FerryStack) -> None:
 
 
 def test_friendly_flags_form(stack: FerryStack) -> None:
-    run = stack.create_run('ferry-ask "Ship it?" --id ship --options yes,no --default yes\n'
-                           'python3 -c "import json,os; print(json.load(open(os.environ[\'FERRY_ANSWERS\']))[\'answers\'][\'ship\'])"')
+    read = "python3 -c \"import json,os; print(json.load(open(os.environ['FERRY_ANSWERS']))" \
+           "['answers']['ship'])\""
+    run = stack.create_run('ferry-ask "Ship it?" --id ship --options yes,no --default yes\n' + read)
     waiting = _wait_waiting(stack, run["id"])
     q = waiting["questions"]["questions"][0]
     assert (q["id"], q["kind"], q["options"], q["default"]) == ("ship", "single", ["yes", "no"], "yes")

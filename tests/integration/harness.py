@@ -66,9 +66,9 @@ class FerryStack:
     def log(self, name: str) -> Path:
         return self.data_dir / "logs" / f"{name}.log"
 
-    def _spawn(self, name: str, cmd: list[str]) -> subprocess.Popen:
+    def _spawn(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
         fh = self.log(name).open("ab")
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=self.env,
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env={**self.env, **(env or {})},
                                 stdin=subprocess.DEVNULL, start_new_session=True)
         fh.close()
         self.procs[name] = proc
@@ -79,11 +79,11 @@ class FerryStack:
         proc = self._spawn("temporal", dev_server_command(s, self.server_flags))
         wait_for(lambda: temporal_ready(s), 60, "Temporal dev server", proc, self.log("temporal"))
 
-    def start_worker(self) -> None:
-        log = self.log("worker")
+    def start_worker(self, name: str = "worker", env: dict[str, str] | None = None) -> None:
+        log = self.log(name)
         start = log.stat().st_size if log.exists() else 0
-        proc = self._spawn("worker", [sys.executable, "-m", "worker.main"])
-        wait_for(lambda: b"ferry worker ready" in log.read_bytes()[start:], 60, "worker", proc, log)
+        proc = self._spawn(name, [sys.executable, "-m", "worker.main"], env)
+        wait_for(lambda: b"ferry worker ready" in log.read_bytes()[start:], 60, name, proc, log)
 
     def start_api(self) -> None:
         proc = self._spawn("api", [sys.executable, "-m", "api.main"])
@@ -113,7 +113,7 @@ class FerryStack:
             proc.wait()
 
     def stop(self) -> None:
-        for name in ("api", "worker", "temporal"):
+        for name in ["api", *[n for n in self.procs if n.startswith("worker")], "temporal"]:
             self.stop_proc(name)
 
     # ---------------------------------------------------------------- API helpers

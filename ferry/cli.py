@@ -108,22 +108,99 @@ def print_step(step: dict[str, Any]) -> None:
         first = text.strip().splitlines()[0] if text.strip() else ""
         more = " …" if len(text.strip().splitlines()) > 1 else ""
         out.print(f"{seq} [bold]{p.get('role', 'message')}[/bold]: {first}{more}", markup=True)
+    elif kind == "question":
+        for q in p.get("questions", []):
+            extra = f" [{', '.join(q['options'])}]" if q.get("options") else ""
+            out.print(f"{seq} [yellow]question[/yellow] {q['id']}: {q['text']}{extra}", markup=True)
+    elif kind == "answer":
+        how = f" (auto: {p.get('reason')})" if p.get("auto") else ""
+        out.print(f"{seq} [bold]answer[/bold]{how}: {json.dumps(p.get('answers'))}")
     elif kind == "report_result":
         out.print(f"{seq} [bold]result[/bold] {_status(p.get('status', ''))}: {p.get('summary')}")
     else:
         out.print(f"{seq} {kind} {json.dumps(p)[:200]}")
 
 
-def watch_run(api: Api, run_id: str) -> str:
+def _ask_one(q: dict[str, Any]) -> Any:
+    """Prompt for one question; returns the answer in the API's shape."""
+    out.print(f"[bold yellow]?[/bold yellow] [bold]{q['text']}[/bold] [dim]({q['id']})[/dim]")
+    default = q.get("default")
+    if q["kind"] == "text":
+        hint = f" [{default}]" if default else (" (optional)" if not q.get("required", True) else "")
+        while True:
+            text = typer.prompt(f"  answer{hint}", default=default or "", show_default=False)
+            if text or not q.get("required", True):
+                return text
+            out.print("  [red]an answer is required[/red]")
+    options = list(q["options"])
+    for i, opt in enumerate(options, 1):
+        mark = " [green](recommended)[/green]" if opt == default or (
+            isinstance(default, list) and opt in default) else ""
+        out.print(f"  {i}. {opt}{mark}")
+    if q.get("allow_other"):
+        out.print(f"  {len(options) + 1}. Other (type your own)")
+    if isinstance(default, list):
+        default_text = ",".join(str(options.index(d) + 1) for d in default)
+    else:
+        default_text = str(options.index(default) + 1) if default in options else ""
+    many = q["kind"] == "multi"
+    while True:
+        raw = typer.prompt("  choose (numbers, comma-separated)" if many else "  choose",
+                           default=default_text, show_default=bool(default_text))
+        picks = [x.strip() for x in raw.split(",") if x.strip()] if many else [raw.strip()]
+        chosen: list[Any] = []
+        ok = True
+        for pick in picks:
+            if pick.isdigit() and 1 <= int(pick) <= len(options):
+                chosen.append(options[int(pick) - 1])
+            elif q.get("allow_other") and pick.isdigit() and int(pick) == len(options) + 1:
+                chosen.append({"other": typer.prompt("  other")})
+            elif pick in options:
+                chosen.append(pick)
+            else:
+                out.print(f"  [red]{pick!r} is not one of the numbers above[/red]")
+                ok = False
+        if ok and chosen:
+            return chosen if many else chosen[0]
+
+
+def answer_interactively(api: Api, run_id: str) -> bool:
+    """Prompt for every pending question and send the answers; False if nothing to answer."""
+    run = api.json("GET", f"/runs/{run_id}")
+    if run["status"] != "waiting_for_input" or not run.get("questions"):
+        return False
+    while True:
+        answers = {q["id"]: _ask_one(q) for q in run["questions"]["questions"]}
+        r = api.http.post(f"/runs/{run_id}/answers", json={"answers": answers})
+        if r.status_code < 400:
+            out.print("[green]answers sent[/green]")
+            return True
+        err.print(f"[red]error:[/red] {_error_message(r)}")
+        if r.status_code == 409:
+            return False
+
+
+def watch_run(api: Api, run_id: str, answer: bool = False) -> str:
+    """Print steps live; with `answer`, prompt for questions when the Run pauses."""
     status = "pending"
-    for event, data in api.sse(f"/runs/{run_id}/events"):
-        if event == "step":
-            print_step(json.loads(data))
-        elif event in ("status", "end"):
-            status = json.loads(data)["status"]
-            if event == "end":
-                break
-    return status
+    while True:
+        paused = False
+        for event, data in api.sse(f"/runs/{run_id}/events"):
+            if event == "step":
+                print_step(json.loads(data))
+            elif event in ("status", "end"):
+                status = json.loads(data)["status"]
+                if event == "end":
+                    return status
+                if status == "waiting_for_input":
+                    if answer:
+                        paused = True
+                        break
+                    out.print(f"[yellow]waiting for input[/yellow]: answer with "
+                              f"`ferry answer {run_id}`")
+        if not paused:
+            return status
+        answer_interactively(api, run_id)
 
 
 @app.command()
@@ -153,12 +230,20 @@ def run(
     file: Annotated[Path | None, typer.Option("--file", "-f", help="Read instructions from a file.")] = None,
     engine: Annotated[str, typer.Option(help="Engine: script.")] = "script",
     title: Annotated[str | None, typer.Option(help="Title (default: first line).")] = None,
-    mode: Annotated[str, typer.Option(help="interactive | autonomous")] = "interactive",
+    mode: Annotated[str, typer.Option(help="interactive | autonomous (needs --target)")] = "interactive",
     target: Annotated[str | None, typer.Option(help="Worker host to run on.")] = None,
     image: Annotated[str | None, typer.Option(help="DevBox image.")] = None,
     watch: Annotated[bool, typer.Option("--watch", "-w", help="Follow the Run live.")] = False,
+    answer: Annotated[bool | None, typer.Option(
+        "--answer/--no-answer", help="While watching, prompt for questions (default: on a terminal).")
+    ] = None,
+    keep_alive: Annotated[str | None, typer.Option(help="DevBox keep-alive after the Run, e.g. 30m.")] = None,
+    idle_timeout: Annotated[str | None, typer.Option(help="Hibernate after this long paused.")] = None,
+    question_timeout: Annotated[str | None, typer.Option(help="How long questions wait, e.g. 7d.")] = None,
+    on_timeout: Annotated[str | None, typer.Option(help="use_defaults | fail")] = None,
 ) -> None:
-    """Start a Run. With --watch, print its steps live and exit non-zero if it fails."""
+    """Start a Run. With --watch, print its steps live (answering questions inline) and exit
+    non-zero if it fails."""
     if file is not None:
         try:
             instructions = file.read_text()
@@ -167,7 +252,9 @@ def run(
     elif instructions == "-":
         instructions = sys.stdin.read()
     body: dict[str, Any] = {"instructions": instructions, "engine": engine, "mode": mode}
-    for key, value in (("title", title), ("target", target), ("image", image)):
+    for key, value in (("title", title), ("target", target), ("image", image),
+                       ("keep_alive", keep_alive), ("idle_timeout", idle_timeout),
+                       ("question_timeout", question_timeout), ("on_timeout", on_timeout)):
         if value is not None:
             body[key] = value
     api = Api()
@@ -176,7 +263,7 @@ def run(
     out.print(f"Run [bold]{run_id}[/bold] {_status(created['status'])}: {created['title']}")
     if not watch:
         return
-    status = watch_run(api, run_id)
+    status = watch_run(api, run_id, answer=sys.stdin.isatty() if answer is None else answer)
     final = api.json("GET", f"/runs/{run_id}")
     out.print(f"Run [bold]{run_id}[/bold] {_status(final['status'])}"
               + (f": {final['error']}" if final.get("error") else ""))
@@ -222,6 +309,12 @@ def show(run_id: str) -> None:
         out.print(f"{label:>10}  {value}")
     if r.get("running"):
         out.print(f"{'running':>10}  $ {r['running']['command']}")
+    if r.get("questions"):
+        for q in r["questions"]["questions"]:
+            out.print(f"{'question':>10}  {q['id']}: {q['text']} ({q['kind']})")
+        out.print(f"{'':>10}  answer with `ferry answer {r['id']}`")
+    if r.get("keep_alive_until"):
+        out.print(f"{'follow-up':>10}  until {r['keep_alive_until'][:19]}: `ferry say {r['id']} …`")
     for d in r.get("devboxes", []):
         gone = " (removed)" if d.get("removed_at") else ""
         out.print(f"{'devbox':>10}  {d['name']} on {d['host']}{gone}")
@@ -235,7 +328,7 @@ def logs(
     """Print a Run's command output (all of it); with -f, follow its steps live."""
     api = Api()
     if follow:
-        watch_run(api, run_id)
+        watch_run(api, run_id, answer=False)
         return
     sys.stdout.write(api.request("GET", f"/runs/{run_id}/logs").text)
 
@@ -245,6 +338,47 @@ def timeline(run_id: str) -> None:
     """Print a Run's timeline."""
     for step in Api().json("GET", f"/runs/{run_id}/timeline")["steps"]:
         print_step(step)
+
+
+@app.command("answer")
+def answer_cmd(
+    run_id: str,
+    json_: Annotated[str | None, typer.Option(
+        "--json", help='Answers as JSON: {"answers": {...}} or just {...}; - reads stdin.')] = None,
+) -> None:
+    """Answer a waiting Run's questions (prompts for each, or --json)."""
+    api = Api()
+    if json_ is None:
+        if not answer_interactively(api, run_id):
+            fail(f"Run {run_id} is not waiting for input")
+        return
+    raw = sys.stdin.read() if json_ == "-" else json_
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as e:
+        fail(f"--json is not valid JSON: {e}")
+    if not isinstance(data, dict):
+        fail('--json must be an object: {"answers": {"question id": answer}}')
+    body = data if "answers" in data else {"answers": data}
+    api.json("POST", f"/runs/{run_id}/answers", json=body)
+    out.print("[green]answers sent[/green]")
+
+
+@app.command()
+def say(run_id: str, text: str) -> None:
+    """Send a message: steering while the Run works, a follow-up after it has finished."""
+    r = Api().json("POST", f"/runs/{run_id}/messages", json={"text": text})
+    out.print(f"message queued for Run {r['id']} ({r['status']})")
+
+
+@app.command()
+def targets() -> None:
+    """List the worker hosts (targets) and their DevBox images."""
+    table = Table("HOST", "HEALTHY", "BACKEND", "IMAGES", "LAST SEEN", box=None)
+    for t in Api().json("GET", "/targets"):
+        table.add_row(t["host"], "[green]yes[/green]" if t["healthy"] else "[red]no[/red]",
+                      t["backend"], ", ".join(t["images"]), t["seen_at"][:19])
+    out.print(table)
 
 
 @app.command()

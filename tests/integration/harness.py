@@ -188,3 +188,12 @@ async def history_facts(address: str, workflow_id: str) -> tuple[int, int, int]:
         total += len(history.events)
         biggest = max([biggest, *(ev.ByteSize() for ev in history.events)])
     return len(runs), biggest, total
+
+
+async def pending_activities(address: str, workflow_id: str) -> int:
+    """How many activities a workflow has scheduled or running right now."""
+    from temporalio.client import Client
+
+    client = await Client.connect(address)
+    desc = await client.get_workflow_handle(workflow_id).describe()
+    return len(desc.raw_description.pending_activities)

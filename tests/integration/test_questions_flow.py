@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 
-from tests.integration.harness import FerryStack
+from tests.integration.harness import FerryStack, pending_activities
 
 THREE = {"questions": [
     {"id": "color", "kind": "single", "text": "Which colour?", "options": ["red", "blue"],
@@ -41,6 +42,9 @@ def test_three_questions_pause_and_answers_resume(stack: FerryStack) -> None:
     assert steps[-1]["payload"]["questions"][1]["kind"] == "multi"
     # The commands after ferry-ask have not run yet.
     assert [s["payload"]["index"] for s in steps if s["kind"] == "exec"] == [1, 2]
+    # While waiting the workflow holds no activity (and so no worker slot).
+    address = stack.settings.effective_temporal_address
+    assert asyncio.run(pending_activities(address, f"run-{run['id']}")) == 0
 
     with stack.client() as c:
         r = c.post(f"/runs/{run['id']}/answers",

@@ -56,3 +56,28 @@ def test_dev_server_restart_keeps_finished_and_running_runs(own_stack: FerryStac
     outputs = [x["payload"]["output_excerpt"] for x in s.timeline(running["id"])
                if x["kind"] == "exec"]
     assert outputs == ["first\n", "", "second\n"]
+
+
+def test_paused_run_survives_worker_kill_and_server_restart(own_stack: FerryStack,
+                                                           docker_client) -> None:
+    s = own_stack
+    run = s.create_run("echo before > /workspace/f.txt\n"
+                       'ferry-ask "Proceed?" --id go --options yes,no --default yes\n'
+                       "cat /workspace/f.txt")
+    s.wait_status(run["id"], {"waiting_for_input"})
+    s.stop_proc("worker", sig=signal.SIGKILL)
+    s.stop_proc("temporal")
+    s.start_temporal()
+    s.start_worker()
+    assert s.get_run(run["id"])["status"] == "waiting_for_input"
+    with s.client() as c:
+        r = c.post(f"/runs/{run['id']}/answers", json={"answers": {"go": "yes"}})
+        assert r.status_code == 200, r.text
+    done = s.wait_status(run["id"], {"completed", "failed"}, timeout=90)
+    assert done["status"] == "completed", done
+    steps = s.timeline(run["id"])
+    assert [x["kind"] for x in steps].count("question") == 1
+    assert [x["kind"] for x in steps].count("answer") == 1
+    last = [x for x in steps if x["kind"] == "exec"][-1]
+    assert last["payload"]["output_excerpt"] == "before\n"
+    assert containers_of(docker_client, run["id"]) == []

@@ -1,0 +1,67 @@
+"""The CLI side of human-in-the-loop: answer inline while watching, `answer`, `say`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.integration.harness import ROOT, FerryStack
+
+FERRY = [sys.executable, "-m", "ferry.cli"]
+TWO = {"questions": [
+    {"id": "color", "kind": "single", "text": "Which colour?", "options": ["red", "blue"],
+     "default": "red", "allow_other": True},
+    {"id": "tags", "kind": "multi", "text": "Which tags?", "options": ["a", "b", "c"]},
+]}
+SCRIPT = f"ferry-ask --json '{json.dumps(TWO)}'\ncat \"$FERRY_ANSWERS\""
+
+
+def _env(stack: FerryStack) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FERRY_")}
+    env.update({"FERRY_URL": stack.api_url, "PYTHONPATH": str(ROOT)})
+    return env
+
+
+def test_watch_answers_questions_inline(stack: FerryStack) -> None:
+    # colour: 3 = Other -> "green"; tags: 1,3
+    proc = subprocess.run([*FERRY, "run", SCRIPT, "--watch", "--answer"], env=_env(stack),
+                          input="3\ngreen\n1,3\n", capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Which colour?" in proc.stdout and "(recommended)" in proc.stdout
+    assert "answers sent" in proc.stdout
+    assert '{"answers": {"color": {"other": "green"}, "tags": ["a", "c"]}}' in proc.stdout
+    assert "completed" in proc.stdout
+
+
+def test_watch_without_answering_points_to_ferry_answer(stack: FerryStack) -> None:
+    run = stack.create_run(SCRIPT)
+    env = _env(stack)
+    stack.wait_status(run["id"], {"waiting_for_input"})
+    show = subprocess.run([*FERRY, "show", run["id"]], env=env, capture_output=True, text=True,
+                          timeout=30)
+    assert "color: Which colour? (single)" in show.stdout and "ferry answer" in show.stdout
+    bad = subprocess.run([*FERRY, "answer", run["id"], "--json", '{"color": "pink", "tags": ["a"]}'],
+                         env=env, capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 1 and "'pink' is not one of" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    prompted = subprocess.run([*FERRY, "answer", run["id"]], env=env, input="\n2\n",
+                              capture_output=True, text=True, timeout=30)
+    assert prompted.returncode == 0, prompted.stdout + prompted.stderr
+    done = stack.wait_status(run["id"], {"completed"})
+    last = [s for s in stack.timeline(done["id"]) if s["kind"] == "exec"][-1]
+    assert json.loads(last["payload"]["output_excerpt"]) == {"answers": {"color": "red", "tags": ["b"]}}
+    again = subprocess.run([*FERRY, "answer", run["id"], "--json", "{}"], env=env,
+                           capture_output=True, text=True, timeout=30)
+    assert again.returncode == 1 and "not waiting" in again.stderr
+
+
+def test_say_steers_a_running_run(stack: FerryStack) -> None:
+    run = stack.create_run("sleep 2")
+    r = subprocess.run([*FERRY, "say", run["id"], "echo from-say"], env=_env(stack),
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and "message queued" in r.stdout
+    stack.wait_status(run["id"], {"completed"})
+    execs = [s["payload"] for s in stack.timeline(run["id"]) if s["kind"] == "exec"]
+    assert execs[-1]["command"] == "echo from-say" and execs[-1]["output_excerpt"] == "from-say\n"

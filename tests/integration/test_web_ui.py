@@ -28,7 +28,7 @@ def test_start_a_run_and_watch_it_live(stack: FerryStack, page) -> None:
     page.goto(stack.api_url + "/")
     page.fill("#instructions", "echo from-the-ui\nsleep 1\necho second")
     page.fill("#title", "ui run")
-    page.click("button[type=submit]")
+    page.click("#new button[type=submit]")
     steps = page.locator("#steps .step")
     expect(steps.filter(has_text="from-the-ui").first).to_be_visible(timeout=15000)
     expect(page.locator("#status")).to_have_text("completed", timeout=20000)
@@ -40,5 +40,26 @@ def test_start_a_run_and_watch_it_live(stack: FerryStack, page) -> None:
 def test_validation_errors_are_shown(stack: FerryStack, page) -> None:
     page.goto(stack.api_url + "/")
     page.fill("#instructions", "   ")
-    page.click("button[type=submit]")
+    page.click("#new button[type=submit]")
     expect(page.locator("#formerr")).to_contain_text("instructions must not be empty")
+
+
+def test_answer_questions_and_follow_up_in_the_ui(stack: FerryStack, page) -> None:
+    page.goto(stack.api_url + "/")
+    page.fill("#instructions", 'ferry-ask "Which colour?" --id color --options red,blue '
+                               '--default red --other\ncat "$FERRY_ANSWERS"')
+    page.click("#new button[type=submit]")
+    expect(page.locator("#status")).to_have_text("waiting for input", timeout=15000)
+    form = page.locator("#questions form")
+    expect(form).to_contain_text("Which colour?")
+    expect(form.locator("input[value=red]")).to_be_checked()
+    form.locator("input[value=__other__]").check()
+    form.locator("input[name=q-color-other]").fill("green")
+    form.locator("button[type=submit]").click()
+    expect(page.locator("#steps .step", has_text='"other": "green"').first).to_be_visible(
+        timeout=15000)
+    expect(page.locator("#status")).to_have_text("completed", timeout=15000)
+    # After the DevBox is gone, a follow-up is refused with the way forward.
+    page.fill("#saytext", "echo late")
+    page.click("#say button[type=submit]")
+    expect(page.locator("#sayerr")).to_contain_text("from_run", timeout=10000)

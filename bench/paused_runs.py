@@ -49,8 +49,16 @@ def main() -> None:
                                     .json()["id"], range(args.runs)))
 
                 def count(status: str) -> int:
-                    return len(c.get("/runs", params={"status": status, "limit": 1000})
-                               .json()["runs"])
+                    total, token = 0, None
+                    while True:
+                        params = {"status": status, "limit": 500}
+                        if token:
+                            params["page_token"] = token
+                        page = c.get("/runs", params=params).json()
+                        total += len(page["runs"])
+                        token = page.get("next_page_token")
+                        if not token:
+                            return total
 
                 while count("waiting_for_input") < args.runs:
                     time.sleep(1)

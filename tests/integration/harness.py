@@ -197,3 +197,11 @@ async def pending_activities(address: str, workflow_id: str) -> int:
     client = await Client.connect(address)
     desc = await client.get_workflow_handle(workflow_id).describe()
     return len(desc.raw_description.pending_activities)
+
+
+async def history_length(address: str, workflow_id: str) -> int:
+    """Events in the current run of a workflow's history."""
+    from temporalio.client import Client
+
+    client = await Client.connect(address)
+    return len((await client.get_workflow_handle(workflow_id).fetch_history()).events)

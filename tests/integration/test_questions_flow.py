@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.integration.harness import FerryStack, pending_activities
+from tests.integration.harness import FerryStack, history_length, pending_activities
 
 THREE = {"questions": [
     {"id": "color", "kind": "single", "text": "Which colour?", "options": ["red", "blue"],
@@ -82,6 +82,8 @@ def test_invalid_answers_are_rejected_and_change_nothing(stack: FerryStack) -> N
     run = stack.create_run(ASK_SCRIPT)
     assert _wait_waiting(stack, run["id"])["status"] == "waiting_for_input"
     before = stack.timeline(run["id"])
+    address = stack.settings.effective_temporal_address
+    events_before = asyncio.run(history_length(address, f"run-{run['id']}"))
     with stack.client() as c:
         for answers, code, message in INVALID:
             r = c.post(f"/runs/{run['id']}/answers", json={"answers": answers})
@@ -93,6 +95,7 @@ def test_invalid_answers_are_rejected_and_change_nothing(stack: FerryStack) -> N
     still = stack.get_run(run["id"])
     assert still["status"] == "waiting_for_input"
     assert stack.timeline(run["id"]) == before  # nothing recorded
+    assert asyncio.run(history_length(address, f"run-{run['id']}")) == events_before
     with stack.client() as c:
         ok = c.post(f"/runs/{run['id']}/answers",
                     json={"answers": {"color": "blue", "tags": "b", "note": "fine"}})

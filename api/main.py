@@ -11,9 +11,9 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from api.deps import UNAUTHORIZED_DETAIL, token_ok
 from api.routes import health, runs, targets
-from api.run_service import RunService
+from api.run_service import InvalidRun, RunConflict, RunNotFound, RunService
 from ferry import __version__
-from ferry.artifact_store import ArtifactStore
+from ferry.artifact_store import ArtifactStore, UnsafePath
 from ferry.settings import LOOPBACK_HOSTS, Settings, get_settings
 from ferry.temporal_client import connect
 
@@ -29,6 +29,29 @@ def check_bind(settings: Settings) -> None:
             f"refusing to bind the API to {settings.api_host}: set FERRY_API_TOKEN "
             "(then every request needs 'Authorization: Bearer <token>')"
         )
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    """Domain errors from the RunService become 404/409/422/400 with a clear message."""
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    async def conflict(request: Request, exc: Exception) -> Response:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    async def invalid(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, InvalidRun)
+        return JSONResponse({"detail": [{"loc": [exc.where, exc.field], "msg": str(exc),
+                                         "type": "value_error"}]}, status_code=422)
+
+    async def unsafe_path(request: Request, exc: Exception) -> Response:
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    app.add_exception_handler(RunNotFound, not_found)
+    app.add_exception_handler(RunConflict, conflict)
+    app.add_exception_handler(InvalidRun, invalid)
+    app.add_exception_handler(UnsafePath, unsafe_path)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -62,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                     headers={"WWW-Authenticate": "Bearer"})
             return await call_next(request)
 
+    add_error_handlers(app)
     app.include_router(health.router)
     app.include_router(runs.router)
     app.include_router(targets.router)

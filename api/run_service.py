@@ -45,23 +45,23 @@ WORKFLOW_TYPE = "RunWorkflow"
 
 
 class RunNotFound(Exception):
-    pass
+    """No such Run (HTTP 404)."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"no Run with id {run_id!r}")
 
 
 class RunConflict(Exception):
-    pass
-
-
-class BadPageToken(ValueError):
-    pass
+    """The Run is not in a state that allows this (HTTP 409)."""
 
 
 class InvalidRun(ValueError):
-    """A Run body that is valid field by field but not as a whole; names the field."""
+    """Input valid field by field but not as a whole; names the field (HTTP 422)."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, where: str = "body") -> None:
         super().__init__(message)
         self.field = field
+        self.where = where
 
 
 def _update_failure(e: WorkflowUpdateFailedError) -> tuple[str | None, str]:
@@ -176,13 +176,15 @@ class RunService:
             try:
                 token = base64.urlsafe_b64decode(page_token.encode())
             except (binascii.Error, ValueError) as e:
-                raise BadPageToken("page_token is not a token this API handed out") from e
+                raise InvalidRun("page_token", "page_token is not a token this API handed out",
+                                 "query") from e
         it = self.client.list_workflows(query, page_size=limit, next_page_token=token)
         try:
             await it.fetch_next_page()
         except RPCError as e:
             if e.status == RPCStatusCode.INVALID_ARGUMENT:
-                raise BadPageToken("page_token is not a token this API handed out") from e
+                raise InvalidRun("page_token", "page_token is not a token this API handed out",
+                                 "query") from e
             raise
         runs = []
         for wf in it.current_page or []:

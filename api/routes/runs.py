@@ -12,7 +12,6 @@ from fastapi.responses import FileResponse, StreamingResponse
 from sse_starlette.sse import EventSourceResponse
 
 from api.deps import RunsDep, StoreDep
-from api.run_service import BadPageToken, InvalidRun, RunConflict, RunNotFound
 from ferry.artifact_store import UnsafePath
 from ferry.questions import AnswersIn
 from ferry.schemas import (
@@ -32,25 +31,13 @@ RunId = Annotated[str, Path(pattern=RUN_ID_PATTERN, description="Run id (without
 SSE_POLL_SECONDS = 0.25
 
 
-def _not_found(run_id: str) -> HTTPException:
-    return HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no Run with id {run_id!r}")
-
-
-def _invalid(e: InvalidRun) -> HTTPException:
-    return HTTPException(422, detail=[{"loc": ["body", e.field], "msg": str(e),
-                                       "type": "value_error"}])
-
-
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=RunPublic)
 async def create_run(body: RunCreate, runs: RunsDep) -> RunPublic:
     """Start a Run. For the `script` engine the instructions are a shell script.
 
     `from_run` copies another Run's spec (fields given here override it).
     """
-    try:
-        return await runs.create(body)
-    except InvalidRun as e:
-        raise _invalid(e) from e
+    return await runs.create(body)
 
 
 @router.get("", response_model=RunList)
@@ -61,64 +48,35 @@ async def list_runs(
     page_token: str | None = None,
 ) -> RunList:
     """List Runs, newest first, through Temporal visibility."""
-    try:
-        return await runs.list(status_, limit, page_token)
-    except BadPageToken as e:
-        raise HTTPException(422, detail=[{"loc": ["query", "page_token"], "msg": str(e),
-                                          "type": "value_error"}]) from e
+    return await runs.list(status_, limit, page_token)
 
 
 @router.get("/{run_id}", response_model=RunPublic)
 async def get_run(run_id: RunId, runs: RunsDep) -> RunPublic:
-    try:
-        return await runs.get(run_id)
-    except RunNotFound as e:
-        raise _not_found(run_id) from e
+    return await runs.get(run_id)
 
 
 @router.patch("/{run_id}", response_model=RunPublic)
 async def rename_run(run_id: RunId, body: RunRename, runs: RunsDep) -> RunPublic:
-    try:
-        return await runs.rename(run_id, body)
-    except RunNotFound as e:
-        raise _not_found(run_id) from e
-    except RunConflict as e:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(e)) from e
+    return await runs.rename(run_id, body)
 
 
 @router.post("/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=RunPublic)
 async def cancel_run(run_id: RunId, runs: RunsDep) -> RunPublic:
-    try:
-        return await runs.cancel(run_id)
-    except RunNotFound as e:
-        raise _not_found(run_id) from e
-    except RunConflict as e:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(e)) from e
+    return await runs.cancel(run_id)
 
 
 @router.post("/{run_id}/answers", response_model=RunPublic)
 async def answer_run(run_id: RunId, body: AnswersIn, runs: RunsDep) -> RunPublic:
     """Answer the Run's pending questions; the Run resumes. Invalid answers change nothing."""
-    try:
-        return await runs.answer(run_id, body)
-    except RunNotFound as e:
-        raise _not_found(run_id) from e
-    except InvalidRun as e:
-        raise _invalid(e) from e
-    except RunConflict as e:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(e)) from e
+    return await runs.answer(run_id, body)
 
 
 @router.post("/{run_id}/messages", status_code=status.HTTP_202_ACCEPTED, response_model=RunPublic)
 async def message_run(run_id: RunId, body: MessageIn, runs: RunsDep) -> RunPublic:
     """Steer a working Run (delivered at the next turn boundary), or follow up on a finished
     one while its DevBox is kept alive (starts a new turn in the same DevBox)."""
-    try:
-        return await runs.send_message(run_id, body)
-    except RunNotFound as e:
-        raise _not_found(run_id) from e
-    except RunConflict as e:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(e)) from e
+    return await runs.send_message(run_id, body)
 
 
 @router.get("/{run_id}/timeline", response_model=Timeline)
@@ -126,10 +84,7 @@ async def get_timeline(
     run_id: RunId, runs: RunsDep, after: Annotated[int, Query(ge=0)] = 0
 ) -> Timeline:
     """All steps with `seq > after`, in order (archived chunks and the live tail merged)."""
-    try:
-        read = await runs.timeline(run_id, after)
-    except RunNotFound as e:
-        raise _not_found(run_id) from e
+    read = await runs.timeline(run_id, after)
     return Timeline(steps=read.steps)
 
 
@@ -150,10 +105,7 @@ async def run_events(
             raise HTTPException(422, detail=[{"loc": ["header", "Last-Event-ID"],
                                               "msg": "must be a step seq", "type": "value_error"}])
         after = int(last_event_id)
-    try:
-        first = await runs.timeline(run_id, after)
-    except RunNotFound as e:
-        raise _not_found(run_id) from e
+    first = await runs.timeline(run_id, after)
 
     async def stream() -> AsyncIterator[dict[str, str]]:
         nonlocal after
@@ -180,10 +132,7 @@ async def run_events(
 @router.get("/{run_id}/logs", response_class=StreamingResponse)
 async def get_logs(run_id: RunId, runs: RunsDep, store: StoreDep) -> StreamingResponse:
     """The Run's full command output as plain text, one block per exec step."""
-    try:
-        read = await runs.timeline(run_id, 0)
-    except RunNotFound as e:
-        raise _not_found(run_id) from e
+    read = await runs.timeline(run_id, 0)
 
     def blocks():
         for step in read.steps:
@@ -208,10 +157,7 @@ async def get_logs(run_id: RunId, runs: RunsDep, store: StoreDep) -> StreamingRe
 @router.get("/{run_id}/artifacts/{path:path}")
 async def get_artifact(run_id: RunId, path: str, store: StoreDep) -> FileResponse:
     """One stored file of a Run, e.g. a command's full output (`output_path` of an exec step)."""
-    try:
-        target = store.path(run_id, path)
-    except UnsafePath as e:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=str(e)) from e
+    target = store.path(run_id, path)
     if not target.is_file():
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no artifact {path!r} in Run {run_id}")
     return FileResponse(target)

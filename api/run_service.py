@@ -111,7 +111,9 @@ class RunService:
     async def create(self, body: RunCreate, run_id: str | None = None) -> RunPublic:
         if body.from_run is not None:
             body = await self._merge_from_run(body)
-        assert body.instructions is not None
+        if body.instructions is None:
+            raise InvalidRun("instructions", "Field required: give instructions (or from_run "
+                                             "to copy another Run's)")
         mode = body.mode or "interactive"
         if mode == "autonomous" and not body.target:
             raise InvalidRun("target", "an autonomous Run needs a target (a worker host from "

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator
 
 from ferry.durations import Duration
 from ferry.questions import QuestionSet
@@ -75,12 +75,6 @@ class RunCreate(BaseModel):
         default=None, description="How long a question waits for an answer.")
     on_timeout: OnTimeout | None = Field(
         default=None, description="When a question times out: use the defaults, or fail the Run.")
-
-    @model_validator(mode="after")
-    def _needs_instructions(self) -> RunCreate:
-        if self.instructions is None and self.from_run is None:
-            raise ValueError("instructions are required (or from_run to copy another Run's)")
-        return self
 
     @field_validator("instructions")
     @classmethod

@@ -199,6 +199,8 @@ class RunWorkflow:
             st.devboxes.append(await launch)
             raise
         st.devboxes.append(devbox)
+        st.target = devbox.host
+        workflow.upsert_search_attributes([sa.TARGET.value_set(devbox.host)])
         self._add_step(StepIn(kind="launch_devbox", started_at=started, ended_at=workflow.now(),
                               payload={"backend": devbox.backend, "host": devbox.host,
                                        "name": devbox.name, "image": devbox.image,

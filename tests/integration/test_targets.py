@@ -46,3 +46,7 @@ def test_two_targets_ask_which_and_launch_on_the_chosen(own_stack: FerryStack) -
     assert done["target"] == second
     assert done["devboxes"][0]["host"] == second
     assert done["devboxes"][0]["task_queue"] == f"ferry-host-{second}"
+    # The Temporal UI (and GET /runs) see where it ran.
+    with s.client() as c:
+        listed = {r["id"]: r for r in c.get("/runs").json()["runs"]}
+    assert listed[run["id"]]["target"] == second

@@ -103,6 +103,7 @@ class RunService:
             "target": old.target, "image": old.image,
             "keep_alive": old.keep_alive_seconds, "idle_timeout": old.idle_timeout_seconds,
             "question_timeout": old.question_timeout_seconds, "on_timeout": old.on_timeout,
+            "model": old.model, "effort": old.effort,
         }
         if "instructions" not in given:
             base["title"] = old.title
@@ -134,6 +135,12 @@ class RunService:
             question_timeout=(body.question_timeout if body.question_timeout is not None
                               else s.question_timeout),
             on_timeout=body.on_timeout or s.on_timeout,
+            model=body.model,
+            effort=body.effort,
+            max_turns=body.max_turns,
+            max_cost_usd=body.max_cost_usd,
+            max_duration=body.max_duration,
+            turn_timeout=body.turn_timeout,
         )
         attrs = TypedSearchAttributes([
             SearchAttributePair(sa.STATUS, RunStatus.pending.value),

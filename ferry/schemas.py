@@ -17,10 +17,12 @@ MAX_TITLE_CHARS = 200
 RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 _RUN_ID_RE = re.compile(RUN_ID_PATTERN)
 
-Engine = Literal["script"]
-ENGINES: tuple[str, ...] = ("script",)
+Engine = Literal["script", "claude-code", "claude-code-plan", "codex", "auto"]
+ENGINES: tuple[str, ...] = ("script", "claude-code", "claude-code-plan", "codex", "auto")
+Effort = Literal["low", "medium", "high"]
 Mode = Literal["interactive", "autonomous"]
-StepKind = Literal["launch_devbox", "exec", "message", "question", "answer", "report_result"]
+StepKind = Literal["launch_devbox", "exec", "message", "question", "answer", "report_result",
+                   "thought", "tool", "file_change", "todo_list", "engine", "raw"]
 OnTimeout = Literal["use_defaults", "fail"]
 TARGETS_WORKFLOW_ID = "ferry-targets"
 MAX_MESSAGE_BYTES = 100 * 1024
@@ -75,6 +77,12 @@ class RunCreate(BaseModel):
         default=None, description="How long a question waits for an answer.")
     on_timeout: OnTimeout | None = Field(
         default=None, description="When a question times out: use the defaults, or fail the Run.")
+    model: str | None = Field(default=None, max_length=200, description="Model, engine-specific.")
+    effort: Effort | None = Field(default=None, description="Reasoning effort.")
+    max_turns: int | None = Field(default=None, ge=1, le=10_000, description="Budget: turns.")
+    max_cost_usd: float | None = Field(default=None, gt=0, description="Budget: dollars.")
+    max_duration: Duration | None = Field(default=None, description="Budget: wall time.")
+    turn_timeout: Duration | None = Field(default=None, description="Watchdog: one turn's limit.")
 
     @field_validator("instructions")
     @classmethod
@@ -148,6 +156,28 @@ class RunSpec(BaseModel):
     idle_timeout: timedelta = timedelta(minutes=10)
     question_timeout: timedelta = timedelta(days=7)
     on_timeout: OnTimeout = "fail"
+    model: str | None = None
+    effort: Effort | None = None
+    max_turns: int | None = None
+    max_cost_usd: float | None = None
+    max_duration: timedelta | None = None
+    turn_timeout: timedelta | None = None
+
+
+class Usage(BaseModel):
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+
+    def plus(self, other: Usage) -> Usage:
+        return Usage(input_tokens=self.input_tokens + other.input_tokens,
+                     output_tokens=self.output_tokens + other.output_tokens,
+                     cost_usd=round(self.cost_usd + other.cost_usd, 6))
+
+
+class TurnUsage(Usage):
+    turn: str
+    num_turns: int | None = None
 
 
 class InboxMessage(BaseModel):
@@ -235,6 +265,10 @@ class StepBatch(BaseModel):
 class TurnOutcome(BaseModel):
     ok: bool
     asked: QuestionSet | None = None
+    session_id: str | None = None
+    final_text: str | None = None
+    usage: Usage | None = None
+    num_turns: int | None = None
     error: str | None = None
     commands_run: int = 0
     failed_command: str | None = None
@@ -250,6 +284,11 @@ class FollowTurnInput(BaseModel):
     engine: str
     devbox: DevBoxInfo
     commands: list[str] = Field(default_factory=list)
+    prompt: str | None = None
+    session_id: str | None = None
+    model: str | None = None
+    effort: str | None = None
+    time_limit: float | None = None
     index_offset: int = 0
     answers: dict[str, Any] | None = None
     cursor: TurnCursor = Field(default_factory=TurnCursor)
@@ -269,6 +308,18 @@ class LaunchInput(BaseModel):
 
 class DevBoxAction(BaseModel):
     devbox: DevBoxInfo
+
+
+class ProbeInput(BaseModel):
+    devbox: DevBoxInfo
+
+
+class EngineChoice(BaseModel):
+    """What `auto` found in the DevBox and on the worker, and what it picked."""
+
+    chosen: str | None
+    usable: list[str] = Field(default_factory=list)
+    missing: dict[str, str] = Field(default_factory=dict)
 
 
 class ArchiveInput(BaseModel):
@@ -320,6 +371,13 @@ class RunState(BaseModel):
     pending_answers: dict[str, Any] | None = None
     inbox: list[InboxMessage] = Field(default_factory=list)
     keep_alive_until: datetime | None = None
+    engine: str | None = None
+    pending_prompt: list[str] = Field(default_factory=list)
+    turn_prompt: str | None = None
+    final_text: str | None = None
+    session_id: str | None = None
+    usage: Usage = Field(default_factory=Usage)
+    turn_usage: list[TurnUsage] = Field(default_factory=list)
 
 
 class RunWorkflowInput(BaseModel):
@@ -360,6 +418,13 @@ class RunPublic(BaseModel):
     idle_timeout_seconds: float = 0
     question_timeout_seconds: float = 0
     on_timeout: str = "fail"
+    engine_used: str | None = None
+    model: str | None = None
+    effort: str | None = None
+    session_id: str | None = None
+    usage: Usage = Field(default_factory=Usage)
+    turn_usage: list[TurnUsage] = Field(default_factory=list)
+    budgets: dict[str, Any] = Field(default_factory=dict)
 
 
 class RunListItem(BaseModel):

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     turn_slice_seconds: float = 120.0
     poll_interval: float = 0.15
 
+    secrets_file: Path | None = None
+    engine_priority: str = "claude-code,codex"
+
     # Run defaults (each can be set per Run)
     keep_alive: Duration = timedelta(minutes=30)
     idle_timeout: Duration = timedelta(minutes=10)

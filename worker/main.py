@@ -17,6 +17,7 @@ from temporalio.worker import Worker
 
 from activities.devbox import DevBoxBackend, get_backend
 from activities.devbox_lifecycle import DevBoxActivities
+from activities.engine_probe import ProbeActivities
 from activities.reporting import ReportActivities
 from activities.targets import TargetActivities, heartbeat_forever
 from activities.timeline_archive import ArchiveActivities
@@ -37,6 +38,7 @@ def build_workers(client: Client, settings: Settings, backend: DevBoxBackend) ->
     archive = ArchiveActivities(store)
     report = ReportActivities(store)
     targets = TargetActivities(client)
+    probe = ProbeActivities(settings, backend)
     throttle = {"max_heartbeat_throttle_interval": timedelta(seconds=1),
                 "default_heartbeat_throttle_interval": timedelta(seconds=1)}
     shared = Worker(
@@ -51,7 +53,7 @@ def build_workers(client: Client, settings: Settings, backend: DevBoxBackend) ->
         client,
         task_queue=settings.host_task_queue,
         activities=[devbox.launch_devbox, devbox.teardown_devbox, devbox.hibernate_devbox,
-                    devbox.wake_devbox, turns.follow_turn],
+                    devbox.wake_devbox, turns.follow_turn, probe.probe_engines],
         max_concurrent_activities=200,
         **throttle,
     )

@@ -15,6 +15,7 @@ continuing-as-new between turn slices and pauses when Temporal suggests it.
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -37,11 +38,13 @@ with workflow.unsafe.imports_passed_through():
         ArchiveInput,
         DevBoxAction,
         DevBoxInfo,
+        EngineChoice,
         FollowTurnInput,
         FollowTurnResult,
         InboxMessage,
         LaunchInput,
         MessageIn,
+        ProbeInput,
         ReportInput,
         RunPublic,
         RunRename,
@@ -53,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
         StepIn,
         Target,
         TimelineTail,
+        TurnUsage,
     )
     from ferry.settings import host_queue
 
@@ -96,7 +100,11 @@ class RunWorkflow:
         st = self.state
         if st.created_at is None:
             st.created_at = workflow.now()
-            st.pending_commands = split_script(self.spec.instructions)
+            st.engine = None if self.spec.engine == "auto" else self.spec.engine
+            if self.spec.engine == "script":
+                st.pending_commands = split_script(self.spec.instructions)
+            else:
+                st.pending_prompt = [self.spec.instructions]
             self._add_step(StepIn(kind="message", started_at=workflow.now(),
                                   payload={"role": "user", "text": self.spec.instructions}))
         archiver = asyncio.create_task(self._archive_loop())
@@ -208,7 +216,29 @@ class RunWorkflow:
                                        "workspace": devbox.workspace}))
         st.started_at = workflow.now()
         self._set_status(RunStatus.in_progress)
+        if st.engine is None:
+            await self._choose_engine(devbox)
+            if st.error:
+                st.phase = "report"
+                return
         self._start_turn()
+
+    async def _choose_engine(self, devbox: DevBoxInfo) -> None:
+        """`auto`: probe the DevBox for CLIs and the worker for credentials, pick by priority."""
+        st = self.state
+        started = workflow.now()
+        choice: EngineChoice = await workflow.execute_activity(
+            "probe_engines", ProbeInput(devbox=devbox), result_type=EngineChoice,
+            task_queue=devbox.task_queue, start_to_close_timeout=SHORT_ACTIVITY,
+            retry_policy=RETRY)
+        self._add_step(StepIn(kind="engine", started_at=started, ended_at=workflow.now(),
+                              payload=choice.model_dump()))
+        if choice.chosen is None:
+            why = "; ".join(f"{name}: {reason}" for name, reason in choice.missing.items())
+            st.error = f"engine auto found no usable engine in this DevBox ({why})"
+            return
+        st.engine = choice.chosen
+        workflow.upsert_search_attributes([sa.ENGINE.value_set(choice.chosen)])
 
     # ------------------------------------------------------------------ turns
 
@@ -220,9 +250,15 @@ class RunWorkflow:
             self._add_step(StepIn(kind="message", started_at=workflow.now(),
                                   payload={"role": "user", "text": msg.text, "delivered": True,
                                            "received_at": msg.received_at.isoformat()}))
-            commands += split_script(msg.text)
+            if st.engine == "script":
+                commands += split_script(msg.text)
+            else:
+                st.pending_prompt.append(f"Message from the person who gave you this task:\n"
+                                         f"{msg.text}")
         st.inbox = []
         st.pending_commands = commands + st.pending_commands
+        st.turn_prompt = "\n\n".join(st.pending_prompt) if st.engine != "script" else None
+        st.pending_prompt = []
         st.turn_count += 1
         st.turn_id = f"t{st.turn_count}"
         st.turn_cursor = st.turn_cursor.model_copy(update={"offset": 0, "lines": 0})
@@ -234,12 +270,21 @@ class RunWorkflow:
         assert st.turn_id is not None
         devbox = st.devboxes[-1]
         first = st.turn_cursor.lines == 0
+        if first:
+            exceeded = self._budget_exceeded()
+            if exceeded:
+                st.error = exceeded
+                st.phase = "report"
+                return
         res: FollowTurnResult = await workflow.execute_activity(
             "follow_turn",
-            FollowTurnInput(run_id=self.spec.id, turn_id=st.turn_id, engine=self.spec.engine,
+            FollowTurnInput(run_id=self.spec.id, turn_id=st.turn_id, engine=st.engine or "script",
                             devbox=devbox, cursor=st.turn_cursor,
                             # Only the first slice writes the turn spec; later ones re-attach.
                             commands=st.pending_commands if first else [],
+                            prompt=st.turn_prompt if first else None,
+                            session_id=st.session_id, model=self.spec.model,
+                            effort=self.spec.effort, time_limit=self._turn_time_limit(),
                             index_offset=st.commands_total,
                             answers=st.pending_answers if first else None),
             result_type=FollowTurnResult,
@@ -258,6 +303,18 @@ class RunWorkflow:
         st.pending_answers = None
         st.commands_total += out.commands_run
         st.pending_commands = st.pending_commands[out.commands_run:]
+        st.session_id = out.session_id or st.session_id
+        st.final_text = out.final_text or st.final_text
+        if out.usage is not None:
+            st.usage = st.usage.plus(out.usage)
+            st.turn_usage.append(TurnUsage(turn=st.turn_id, num_turns=out.num_turns,
+                                           **out.usage.model_dump()))
+        spent = self.spec.max_cost_usd
+        if out.ok and spent is not None and st.usage.cost_usd >= spent:
+            st.error = (f"budget max_cost_usd reached: spent ${st.usage.cost_usd:.4f} of "
+                        f"${spent:.4f}")
+            st.phase = "report"
+            return
         if not out.ok:
             st.phase = "report"
         elif out.asked is not None:
@@ -370,7 +427,32 @@ class RunWorkflow:
             st.phase = "launch"
             return
         st.pending_answers = answers
+        if st.engine != "script":
+            st.pending_prompt.append(
+                "The person answered your questions (also in the JSON file $FERRY_ANSWERS):\n"
+                + json.dumps({"answers": answers}))
         self._start_turn()
+
+    def _budget_exceeded(self) -> str | None:
+        """Why the next turn may not start, if a budget says so."""
+        st, spec = self.state, self.spec
+        if spec.max_turns is not None and st.turn_count > spec.max_turns:
+            return f"budget max_turns reached: {spec.max_turns} turn(s) done"
+        if spec.max_duration is not None and st.created_at is not None and \
+                workflow.now() - st.created_at >= spec.max_duration:
+            return f"budget max_duration reached: the Run is older than {spec.max_duration}"
+        return None
+
+    def _turn_time_limit(self) -> float | None:
+        """Seconds the watchdog gives this turn: the turn timeout, capped by max_duration."""
+        st, spec = self.state, self.spec
+        limits = []
+        if spec.turn_timeout is not None:
+            limits.append(spec.turn_timeout.total_seconds())
+        if spec.max_duration is not None and st.created_at is not None:
+            limits.append(max(1.0, (st.created_at + spec.max_duration - workflow.now())
+                              .total_seconds()))
+        return min(limits) if limits else None
 
     # ------------------------------------------------------------------ results
 
@@ -381,6 +463,8 @@ class RunWorkflow:
             summary = f"The Run failed: {failed_with}"
         elif st.error:
             summary = f"The Run failed: {st.error}"
+        elif outcome is not None and outcome.ok and st.engine != "script":
+            summary = st.final_text or "The engine finished without a final message."
         elif outcome is not None and outcome.ok:
             summary = summarize(st.commands_total, True, None, None)
         else:
@@ -580,7 +664,15 @@ class RunWorkflow:
             from_run=spec.from_run, keep_alive_seconds=spec.keep_alive.total_seconds(),
             idle_timeout_seconds=spec.idle_timeout.total_seconds(),
             question_timeout_seconds=spec.question_timeout.total_seconds(),
-            on_timeout=spec.on_timeout,
+            on_timeout=spec.on_timeout, engine_used=st.engine, model=spec.model,
+            effort=spec.effort, session_id=st.session_id, usage=st.usage,
+            turn_usage=st.turn_usage,
+            budgets={k: v for k, v in {
+                "max_turns": spec.max_turns, "max_cost_usd": spec.max_cost_usd,
+                "max_duration_seconds": spec.max_duration.total_seconds() if spec.max_duration
+                else None,
+                "turn_timeout_seconds": spec.turn_timeout.total_seconds() if spec.turn_timeout
+                else None}.items() if v is not None},
         )
 
     @workflow.query(name="tail")

@@ -63,12 +63,19 @@ class DevBoxBackend(ABC):
         """Create (or find, on retry) the DevBox of a Run."""
 
     @abstractmethod
-    def start_turn(self, info: DevBoxInfo, turn_id: str) -> None:
-        """Start the turn runner detached; safe to call again for the same turn."""
+    def start_turn(self, info: DevBoxInfo, turn_id: str, env: dict[str, str] | None = None) -> None:
+        """Start the turn runner detached; safe to call again for the same turn.
+
+        `env` (engine credentials) reaches the runner as process environment only.
+        """
 
     @abstractmethod
     def stop_turn(self, info: DevBoxInfo, turn_id: str) -> None:
         """Terminate a running turn and its commands."""
+
+    @abstractmethod
+    def exec(self, info: DevBoxInfo, command: str) -> tuple[int, str]:
+        """Run a short shell command in the DevBox and wait: (exit code, output)."""
 
     def images(self) -> list[str]:
         """DevBox images available on this host (shown in `GET /targets`)."""

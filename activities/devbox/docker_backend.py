@@ -65,6 +65,10 @@ class DockerBackend(DevBoxBackend):
                     raise DevBoxError(f"Docker refused to start the DevBox: {e.explanation}") from e
         if container.status != "running":
             container.start()
+        # Login shells (`bash -lc`, as Codex runs commands) reset PATH: put ferry-ask on the
+        # standard one too.
+        container.exec_run(["sh", "-c", f"ln -sf {CONTROL_MOUNT}/bin/ferry-ask "
+                                        "/usr/local/bin/ferry-ask 2>/dev/null || true"])
         return DevBoxInfo(
             run_id=run_id,
             backend=self.name,
@@ -100,10 +104,15 @@ class DockerBackend(DevBoxBackend):
         except NotFound as e:
             raise DevBoxError(f"DevBox container {info.name} is gone") from e
 
-    def start_turn(self, info: DevBoxInfo, turn_id: str) -> None:
+    def start_turn(self, info: DevBoxInfo, turn_id: str, env: dict[str, str] | None = None) -> None:
         self._container(info).exec_run(
-            ["sh", "-c", self.runner_command(info, turn_id)], detach=True, workdir=info.workspace
+            ["sh", "-c", self.runner_command(info, turn_id)], detach=True, workdir=info.workspace,
+            environment=env or None,
         )
+
+    def exec(self, info: DevBoxInfo, command: str) -> tuple[int, str]:
+        res = self._container(info).exec_run(["sh", "-c", command], workdir=info.workspace)
+        return res.exit_code, res.output.decode("utf-8", "replace")
 
     def stop_turn(self, info: DevBoxInfo, turn_id: str) -> None:
         turn = f"{info.control_dir}/turns/{turn_id}"

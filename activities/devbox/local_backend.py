@@ -34,7 +34,7 @@ class LocalBackend(DevBoxBackend):
             launched_at=datetime.now(UTC),
         )
 
-    def start_turn(self, info: DevBoxInfo, turn_id: str) -> None:
+    def start_turn(self, info: DevBoxInfo, turn_id: str, env: dict[str, str] | None = None) -> None:
         # A new session, so the runner outlives a killed worker, as a container exec does.
         subprocess.Popen(
             ["sh", "-c", self.runner_command(info, turn_id)],
@@ -43,8 +43,13 @@ class LocalBackend(DevBoxBackend):
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
-            env={**os.environ, "FERRY_RUN_ID": info.run_id},
+            env={**os.environ, "FERRY_RUN_ID": info.run_id, **(env or {})},
         )
+
+    def exec(self, info: DevBoxInfo, command: str) -> tuple[int, str]:
+        proc = subprocess.run(["sh", "-c", command], cwd=info.workspace, capture_output=True,
+                              text=True, timeout=60)
+        return proc.returncode, proc.stdout + proc.stderr
 
     def stop_turn(self, info: DevBoxInfo, turn_id: str) -> None:
         pid_file = self.host_turn_dir(info.run_id, turn_id) / "runner.pid"

@@ -1,0 +1,119 @@
+"""The `claude-code` engine: Claude Code CLI in print mode with stream-json output.
+
+Stream format (reference/engines.md): `system/init` (session id), `assistant` messages
+whose content holds `text`, `thinking` and `tool_use` blocks, `user` messages carrying
+`tool_result` blocks, and a final `result` with cost, usage and num_turns.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from activities.engines.base import (
+    FERRY_ASK_PROMPT,
+    EngineAdapter,
+    EngineTurn,
+    StreamParser,
+    excerpt,
+    raw_step,
+    step,
+)
+
+
+class ClaudeParser(StreamParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.pending_tools: dict[str, dict[str, Any]] = {}
+
+    def feed(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        t = self.turn
+        kind = event.get("type")
+        if event.get("session_id"):
+            t.session_id = event["session_id"]
+        if kind == "system":
+            if event.get("subtype") == "init":
+                return []
+            return [step("raw", {"event": "system", "subtype": event.get("subtype"),
+                                 "data": excerpt(event)})]
+        if kind == "assistant":
+            out: list[dict[str, Any]] = []
+            for block in event["message"].get("content") or []:
+                btype = block.get("type")
+                if btype == "text" and block.get("text", "").strip():
+                    out.append(step("message", {"role": "assistant", "text": block["text"]}))
+                elif btype == "thinking":
+                    out.append(step("thought", {"text": block.get("thinking") or block.get("text", "")}))
+                elif btype == "tool_use":
+                    self.pending_tools[block["id"]] = {"id": block["id"], "name": block.get("name"),
+                                                       "input": block.get("input")}
+                else:
+                    out.append(raw_step(excerpt(block), f"unknown content block {btype!r}"))
+            return out
+        if kind == "user":
+            out = []
+            content = event["message"].get("content")
+            for block in content if isinstance(content, list) else []:
+                if block.get("type") != "tool_result":
+                    continue
+                call = self.pending_tools.pop(block.get("tool_use_id"), None) or {
+                    "id": block.get("tool_use_id"), "name": None, "input": None}
+                result = block.get("content")
+                if isinstance(result, list):
+                    result = "\n".join(str(c.get("text", c)) if isinstance(c, dict) else str(c)
+                                       for c in result)
+                out.append(step("tool", {**call, "output_excerpt": excerpt(result or ""),
+                                         "is_error": bool(block.get("is_error"))}))
+            return out
+        if kind == "result":
+            t.terminal_seen = True
+            t.final_text = event.get("result")
+            t.cost_usd = float(event.get("total_cost_usd") or 0.0)
+            usage = event.get("usage") or {}
+            t.input_tokens = int(usage.get("input_tokens") or 0) + int(
+                usage.get("cache_creation_input_tokens") or 0) + int(
+                usage.get("cache_read_input_tokens") or 0)
+            t.output_tokens = int(usage.get("output_tokens") or 0)
+            t.num_turns = event.get("num_turns")
+            subtype = event.get("subtype")
+            # An API error can arrive as subtype "success" with is_error: true (and exit 0).
+            t.ok = subtype == "success" and not event.get("is_error")
+            if not t.ok:
+                t.error = f"claude-code turn failed ({subtype}): {excerpt(event.get('result') or '', 300)}"
+            return []
+        return [raw_step(excerpt(event), f"unknown event type {kind!r}")]
+
+    def finish(self, exit_code: int, stderr_tail: str):
+        turn, _ = super().finish(exit_code, stderr_tail)
+        leftovers = [step("tool", {**call, "output_excerpt": None, "is_error": None})
+                     for call in self.pending_tools.values()]
+        self.pending_tools.clear()
+        return turn, leftovers
+
+
+class ClaudeCode(EngineAdapter):
+    name = "claude-code"
+    binary = "claude"
+    credentials = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN")
+    permission_mode = "bypassPermissions"
+
+    def command(self, turn: EngineTurn) -> list[str]:
+        argv = [self.binary, "-p", turn.prompt, "--output-format", "stream-json", "--verbose",
+                "--permission-mode", self.permission_mode,
+                "--append-system-prompt", FERRY_ASK_PROMPT]
+        if turn.session_id:
+            argv += ["--resume", turn.session_id]
+        if turn.model:
+            argv += ["--model", turn.model]
+        if turn.max_turns:
+            argv += ["--max-turns", str(turn.max_turns)]
+        return argv
+
+    def parser(self) -> StreamParser:
+        return ClaudeParser()
+
+
+class ClaudeCodePlan(ClaudeCode):
+    """Claude Code in plan mode: it reads and plans, and does not edit."""
+
+    name = "claude-code-plan"
+    permission_mode = "plan"

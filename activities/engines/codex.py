@@ -1,0 +1,102 @@
+"""The `codex` engine: `codex exec --json`, resumed with `codex exec … resume <thread_id>`.
+
+Stream format (reference/engines.md): `thread.started` (thread id), `turn.started`,
+`item.started` / `item.updated` / `item.completed` with typed items, and a terminal
+`turn.completed` (usage), `turn.failed` or `error`. The exit code is not the outcome.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from activities.engines.base import (
+    FERRY_ASK_PROMPT,
+    EngineAdapter,
+    EngineTurn,
+    StreamParser,
+    excerpt,
+    raw_step,
+    step,
+)
+
+# The DevBox is the isolation; Codex's own Landlock/bwrap sandbox fails inside containers.
+SANDBOX = "danger-full-access"
+
+
+class CodexParser(StreamParser):
+    def feed(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        t = self.turn
+        kind = event.get("type")
+        if kind == "thread.started":
+            t.session_id = event["thread_id"]
+            return []
+        if kind in ("turn.started", "item.started", "item.updated"):
+            return []
+        if kind == "turn.completed":
+            t.terminal_seen, t.ok = True, True
+            usage = event.get("usage") or {}
+            t.input_tokens = int(usage.get("input_tokens") or 0)
+            t.output_tokens = int(usage.get("output_tokens") or 0)
+            return []
+        if kind == "turn.failed":
+            t.terminal_seen, t.ok = True, False
+            t.error = f"codex turn failed: {(event.get('error') or {}).get('message', 'no message')}"
+            return []
+        if kind == "error":
+            t.terminal_seen, t.ok = True, False
+            t.error = f"codex error: {event.get('message', 'no message')}"
+            return []
+        if kind == "item.completed":
+            return self.item(event["item"])
+        return [raw_step(excerpt(event), f"unknown event type {kind!r}")]
+
+    def item(self, item: dict[str, Any]) -> list[dict[str, Any]]:
+        itype = item.get("type") or item.get("item_type")
+        if itype in ("agent_message", "assistant_message"):
+            self.turn.final_text = item.get("text")
+            return [step("message", {"role": "assistant", "text": item.get("text", "")})]
+        if itype == "reasoning":
+            return [step("thought", {"text": item.get("text", "")})]
+        if itype == "command_execution":
+            return [step("tool", {"name": "command", "input": {"command": item.get("command")},
+                                  "exit_code": item.get("exit_code"),
+                                  "output_excerpt": excerpt(item.get("aggregated_output") or ""),
+                                  "is_error": item.get("exit_code") not in (0, None)})]
+        if itype == "file_change":
+            return [step("file_change", {"changes": item.get("changes") or [],
+                                         "status": item.get("status")})]
+        if itype == "mcp_tool_call":
+            return [step("tool", {"name": f"{item.get('server')}.{item.get('tool')}",
+                                  "input": item.get("arguments"),
+                                  "output_excerpt": excerpt(item.get("result") or ""),
+                                  "is_error": bool(item.get("error"))})]
+        if itype == "todo_list":
+            return [step("todo_list", {"items": item.get("items") or []})]
+        if itype == "error":
+            return [step("message", {"role": "system", "text": item.get("message", "")})]
+        return [raw_step(excerpt(item), f"unknown item type {itype!r}")]
+
+
+class Codex(EngineAdapter):
+    name = "codex"
+    binary = "codex"
+    credentials = ("CODEX_API_KEY", "OPENAI_API_KEY")
+
+    def command(self, turn: EngineTurn) -> list[str]:
+        prompt = turn.prompt if turn.session_id else f"{FERRY_ASK_PROMPT}\n\n{turn.prompt}"
+        argv = [self.binary, "exec", "--json", "--skip-git-repo-check"]
+        if turn.session_id:
+            # `resume` rejects --sandbox: pass the sandbox mode as config instead.
+            argv += ["-c", f'sandbox_mode="{SANDBOX}"']
+        else:
+            argv += ["--sandbox", SANDBOX]
+        if turn.model:
+            argv += ["-m", turn.model]
+        if turn.effort:
+            argv += ["-c", f'model_reasoning_effort="{turn.effort}"']
+        if turn.session_id:
+            argv += ["resume", turn.session_id]
+        return argv + [prompt]
+
+    def parser(self) -> StreamParser:
+        return CodexParser()

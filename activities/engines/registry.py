@@ -1,0 +1,9 @@
+"""All engine adapters by name."""
+
+from __future__ import annotations
+
+from activities.engines.base import EngineAdapter
+from activities.engines.claude_code import ClaudeCode, ClaudeCodePlan
+from activities.engines.codex import Codex
+
+ADAPTERS: dict[str, EngineAdapter] = {a.name: a for a in (ClaudeCode(), ClaudeCodePlan(), Codex())}

@@ -1,0 +1,42 @@
+"""Engine credentials on the worker, and redacting their values from anything Ferry keeps.
+
+Secrets come from the worker's environment (the names engines declare) and from
+`FERRY_SECRETS_FILE` (KEY=VALUE lines). They reach a turn only as process environment.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from activities.engines.registry import ADAPTERS
+from ferry.settings import Settings
+
+KNOWN = sorted({name for a in ADAPTERS.values() for name in a.credentials})
+REDACTED = "[REDACTED]"
+
+
+def load_secrets(settings: Settings) -> dict[str, str]:
+    found = {n: os.environ[n] for n in KNOWN if os.environ.get(n)}
+    if settings.secrets_file and Path(settings.secrets_file).is_file():
+        for line in Path(settings.secrets_file).read_text().splitlines():
+            key, sep, value = line.strip().partition("=")
+            if sep and key and not key.startswith("#"):
+                found[key.strip()] = value.strip().strip('"').strip("'")
+    return found
+
+
+def redact(value: Any, secrets: list[str]) -> Any:
+    """`value` with every secret string replaced, through dicts and lists."""
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        for s in secrets:
+            value = value.replace(s, REDACTED)
+        return value
+    if isinstance(value, dict):
+        return {k: redact(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v, secrets) for v in value]
+    return value

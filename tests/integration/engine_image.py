@@ -1,0 +1,31 @@
+"""The test DevBox image with stand-in `claude` and `codex` CLIs (built from ferry-devbox)."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+
+import docker
+
+FAKES = Path(__file__).resolve().parents[1] / "fakes"
+IMAGE = "ferry-devbox-agents:test"
+
+DOCKERFILE = b"""FROM ferry-devbox
+COPY claude codex /usr/local/bin/
+RUN chmod 755 /usr/local/bin/claude /usr/local/bin/codex
+"""
+
+
+def build_engine_image(client: docker.DockerClient) -> str:
+    """Build (offline: the base is local) and return the image name."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(DOCKERFILE)
+        tar.addfile(info, io.BytesIO(DOCKERFILE))
+        for name in ("claude", "codex"):
+            tar.add(FAKES / name, arcname=name)
+    buf.seek(0)
+    client.images.build(fileobj=buf, custom_context=True, tag=IMAGE, rm=True, pull=False)
+    return IMAGE

@@ -25,6 +25,12 @@ class ProbeActivities:
         usable: list[str] = []
         missing: dict[str, str] = {}
         for name in priority:
+            if name == "openai":
+                if self.settings.openai_base_url:
+                    usable.append(name)
+                else:
+                    missing[name] = "FERRY_OPENAI_BASE_URL is not set on the worker"
+                continue
             adapter = ADAPTERS.get(name)
             if adapter is None:
                 missing[name] = "unknown engine in FERRY_ENGINE_PRIORITY"

@@ -62,8 +62,9 @@ class TurnActivities:
         self.store = store
         self.client = client
         self.secrets = load_secrets(settings)
-        self.secret_values = sorted({v for v in self.secrets.values() if len(v) >= 4}, key=len,
-                                    reverse=True)
+        values = set(self.secrets.values()) | ({settings.openai_api_key} if settings.openai_api_key
+                                                else set())
+        self.secret_values = sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
 
     @activity.defn(name="follow_turn")
     async def follow_turn(self, inp: FollowTurnInput) -> FollowTurnResult:

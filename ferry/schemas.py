@@ -17,8 +17,8 @@ MAX_TITLE_CHARS = 200
 RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 _RUN_ID_RE = re.compile(RUN_ID_PATTERN)
 
-Engine = Literal["script", "claude-code", "claude-code-plan", "codex", "auto"]
-ENGINES: tuple[str, ...] = ("script", "claude-code", "claude-code-plan", "codex", "auto")
+Engine = Literal["script", "claude-code", "claude-code-plan", "codex", "openai", "auto"]
+ENGINES: tuple[str, ...] = ("script", "claude-code", "claude-code-plan", "codex", "openai", "auto")
 Effort = Literal["low", "medium", "high"]
 Mode = Literal["interactive", "autonomous"]
 StepKind = Literal["launch_devbox", "exec", "message", "question", "answer", "report_result",
@@ -308,6 +308,24 @@ class LaunchInput(BaseModel):
 
 class DevBoxAction(BaseModel):
     devbox: DevBoxInfo
+
+
+class ModelCallInput(BaseModel):
+    """One call of the built-in agent loop; `call` numbers it so a retry is not a second call."""
+
+    run_id: str
+    turn_id: str
+    call: int
+    devbox: DevBoxInfo
+    prompt: str | None = None
+    model: str | None = None
+    effort: str | None = None
+
+
+class ModelCallResult(BaseModel):
+    steps: list[StepIn] = Field(default_factory=list)
+    outcome: TurnOutcome
+    done: bool = False
 
 
 class ProbeInput(BaseModel):

@@ -49,7 +49,11 @@ class Settings(BaseSettings):
     poll_interval: float = 0.15
 
     secrets_file: Path | None = None
-    engine_priority: str = "claude-code,codex"
+    engine_priority: str = "claude-code,codex,openai"
+    openai_base_url: str | None = None
+    openai_api_key: str | None = None
+    openai_model: str = "gpt-4o-mini"
+    openai_timeout: float = 300.0
 
     # Run defaults (each can be set per Run)
     keep_alive: Duration = timedelta(minutes=30)

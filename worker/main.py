@@ -18,6 +18,7 @@ from temporalio.worker import Worker
 from activities.devbox import DevBoxBackend, get_backend
 from activities.devbox_lifecycle import DevBoxActivities
 from activities.engine_probe import ProbeActivities
+from activities.engines.openai_loop import ModelCallActivities
 from activities.reporting import ReportActivities
 from activities.targets import TargetActivities, heartbeat_forever
 from activities.timeline_archive import ArchiveActivities
@@ -39,6 +40,7 @@ def build_workers(client: Client, settings: Settings, backend: DevBoxBackend) ->
     report = ReportActivities(store)
     targets = TargetActivities(client)
     probe = ProbeActivities(settings, backend)
+    model = ModelCallActivities(settings, backend, store, turns.secret_values)
     throttle = {"max_heartbeat_throttle_interval": timedelta(seconds=1),
                 "default_heartbeat_throttle_interval": timedelta(seconds=1)}
     shared = Worker(
@@ -53,7 +55,8 @@ def build_workers(client: Client, settings: Settings, backend: DevBoxBackend) ->
         client,
         task_queue=settings.host_task_queue,
         activities=[devbox.launch_devbox, devbox.teardown_devbox, devbox.hibernate_devbox,
-                    devbox.wake_devbox, turns.follow_turn, probe.probe_engines],
+                    devbox.wake_devbox, turns.follow_turn, probe.probe_engines,
+                    model.model_call],
         max_concurrent_activities=200,
         **throttle,
     )

@@ -44,6 +44,8 @@ with workflow.unsafe.imports_passed_through():
         InboxMessage,
         LaunchInput,
         MessageIn,
+        ModelCallInput,
+        ModelCallResult,
         ProbeInput,
         ReportInput,
         RunPublic,
@@ -56,6 +58,7 @@ with workflow.unsafe.imports_passed_through():
         StepIn,
         Target,
         TimelineTail,
+        TurnOutcome,
         TurnUsage,
     )
     from ferry.settings import host_queue
@@ -276,6 +279,9 @@ class RunWorkflow:
                 st.error = exceeded
                 st.phase = "report"
                 return
+        if st.engine == "openai":
+            await self._model_call(devbox)
+            return
         res: FollowTurnResult = await workflow.execute_activity(
             "follow_turn",
             FollowTurnInput(run_id=self.spec.id, turn_id=st.turn_id, engine=st.engine or "script",
@@ -295,9 +301,26 @@ class RunWorkflow:
         )
         # Signals sent before the activity returned are applied first; wait for them anyway.
         await workflow.wait_condition(lambda: st.turn_cursor.lines >= res.cursor.lines)
-        if res.outcome is None:
-            return
-        out = res.outcome
+        if res.outcome is not None:
+            self._on_outcome(res.outcome)
+
+    async def _model_call(self, devbox: DevBoxInfo) -> None:
+        """One call of the built-in agent loop: its own activity and its own turn."""
+        st = self.state
+        res: ModelCallResult = await workflow.execute_activity(
+            "model_call",
+            ModelCallInput(run_id=self.spec.id, turn_id=st.turn_id or "", call=st.turn_count,
+                           devbox=devbox, prompt=st.turn_prompt, model=self.spec.model,
+                           effort=self.spec.effort),
+            result_type=ModelCallResult, task_queue=devbox.task_queue,
+            start_to_close_timeout=timedelta(minutes=15), retry_policy=RETRY)
+        for step in res.steps:
+            self._add_step(step)
+        self._on_outcome(res.outcome, more=not res.done)
+
+    def _on_outcome(self, out: TurnOutcome, more: bool = False) -> None:
+        """A turn ended: pause for questions, start the next turn, or report."""
+        st = self.state
         st.turn_outcome = out
         st.running = None
         st.pending_answers = None
@@ -319,7 +342,7 @@ class RunWorkflow:
             st.phase = "report"
         elif out.asked is not None:
             self._ask(out.asked)
-        elif st.inbox:
+        elif st.inbox or more:
             self._start_turn()
         else:
             st.phase = "report"

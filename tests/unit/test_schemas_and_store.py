@@ -15,7 +15,9 @@ from ferry.settings import Settings
 
 def test_run_create_defaults_and_limits() -> None:
     body = RunCreate(instructions="echo hi")
-    assert (body.engine, body.mode, body.title) == ("script", "interactive", None)
+    # Unset fields stay None so `from_run` can tell them apart; the API fills the defaults.
+    assert (body.engine, body.mode, body.title, body.from_run) == (None, None, None, None)
+    assert RunCreate(instructions="x", keep_alive="15m").keep_alive.total_seconds() == 900
     with pytest.raises(ValidationError, match="larger than"):
         RunCreate(instructions="x" * (100 * 1024 + 1))
     RunCreate(instructions="x" * (100 * 1024))

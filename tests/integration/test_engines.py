@@ -160,8 +160,9 @@ async def _all_history(address: str, workflow_id: str) -> str:
     return "\n".join(text)
 
 
-def test_secrets_never_leak(estack: FerryStack) -> None:
-    run = estack.create_run("echo-key please", engine="claude-code")
+@pytest.mark.parametrize("engine", ["claude-code", "codex"])
+def test_secrets_never_leak(estack: FerryStack, engine: str) -> None:
+    run = estack.create_run("echo-key please", engine=engine)
     done = estack.wait_status(run["id"], {"completed", "failed"})
     assert done["status"] == "completed", done
     with estack.client() as c:

@@ -25,6 +25,7 @@ from ferry.artifact_store import ArtifactStore
 from ferry.questions import AnswersIn
 from ferry.schemas import (
     MessageIn,
+    ReviewIn,
     RunCreate,
     RunList,
     RunListItem,
@@ -103,7 +104,8 @@ class RunService:
             "target": old.target, "image": old.image,
             "keep_alive": old.keep_alive_seconds, "idle_timeout": old.idle_timeout_seconds,
             "question_timeout": old.question_timeout_seconds, "on_timeout": old.on_timeout,
-            "model": old.model, "effort": old.effort,
+            "model": old.model, "effort": old.effort, "repo": old.repo, "branch": old.branch,
+            "ticket_url": old.ticket_url,
         }
         if "instructions" not in given:
             base["title"] = old.title
@@ -112,9 +114,12 @@ class RunService:
     async def create(self, body: RunCreate, run_id: str | None = None) -> RunPublic:
         if body.from_run is not None:
             body = await self._merge_from_run(body)
-        if body.instructions is None:
+        engine = body.engine or "script"
+        if body.instructions is None and (body.ticket_url is None or engine == "script"):
             raise InvalidRun("instructions", "Field required: give instructions (or from_run "
-                                             "to copy another Run's)")
+                                             "to copy another Run's, or a ticket_url for an "
+                                             "agent engine)")
+        instructions = body.instructions or ""
         mode = body.mode or "interactive"
         if mode == "autonomous" and not body.target:
             raise InvalidRun("target", "an autonomous Run needs a target (a worker host from "
@@ -123,9 +128,11 @@ class RunService:
         run_id = run_id or new_run_id()
         spec = RunSpec(
             id=run_id,
-            instructions=body.instructions,
-            engine=body.engine or "script",
-            title=body.title or default_title(body.instructions),
+            instructions=instructions,
+            engine=engine,
+            title=body.title or (default_title(instructions) if instructions.strip()
+                                 else "Ticket " + (body.ticket_url or "")),
+            title_given=bool(body.title) or (body.ticket_url is None),
             mode=mode,
             target=body.target,
             image=body.image,
@@ -141,6 +148,10 @@ class RunService:
             max_cost_usd=body.max_cost_usd,
             max_duration=body.max_duration,
             turn_timeout=body.turn_timeout,
+            repo=body.repo,
+            branch=body.branch,
+            ticket_url=body.ticket_url,
+            artifacts=body.artifacts,
         )
         attrs = TypedSearchAttributes([
             SearchAttributePair(sa.STATUS, RunStatus.pending.value),
@@ -264,6 +275,16 @@ class RunService:
         try:
             return await self.handle(run_id).execute_update("send_message", body,
                                                             result_type=RunPublic)
+        except WorkflowUpdateFailedError as e:
+            raise RunConflict(_update_failure(e)[1]) from e
+
+    async def review(self, run_id: str, body: ReviewIn) -> RunPublic:
+        status = await self._describe_status(run_id)
+        if status != WorkflowExecutionStatus.RUNNING:
+            raise RunConflict(f"Run {run_id} has finished and its DevBox is gone; review it "
+                              "while its DevBox is kept alive (keep_alive)")
+        try:
+            return await self.handle(run_id).execute_update("review", body, result_type=RunPublic)
         except WorkflowUpdateFailedError as e:
             raise RunConflict(_update_failure(e)[1]) from e
 

@@ -6,6 +6,7 @@ A directory under the data dir. Workflow history only holds references into it.
 from __future__ import annotations
 
 import json
+import mimetypes
 import os
 import shutil
 from pathlib import Path, PurePosixPath
@@ -48,6 +49,27 @@ class ArtifactStore:
         dest = self.path(run_id, rel)
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, dest)
+
+    def attempts(self, run_id: str) -> list[int]:
+        base = self.run_dir(run_id) / "attempts"
+        if not base.is_dir():
+            return []
+        return sorted(int(p.name) for p in base.iterdir() if p.name.isdigit()
+                      and (p / "diff.patch").exists())
+
+    def list_files(self, run_id: str) -> list[dict[str, object]]:
+        root = self.run_dir(run_id)
+        if not root.is_dir():
+            return []
+        out = []
+        for p in sorted(root.rglob("*")):
+            rel = p.relative_to(root).as_posix()
+            if p.is_file() and not rel.startswith((TIMELINE_DIR + "/", "openai/")) \
+                    and not rel.endswith(".tmp"):
+                out.append({"path": rel, "size": p.stat().st_size,
+                            "content_type": mimetypes.guess_type(rel)[0]
+                            or "application/octet-stream"})
+        return out
 
     # -- timeline archive: sealed chunks named by their seq range
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from ferry.durations import Duration
 from ferry.questions import QuestionSet
+from ferry.tickets import Ticket, parse_ticket_url
 
 MAX_INSTRUCTIONS_BYTES = 100 * 1024
 MAX_TITLE_CHARS = 200
@@ -22,7 +23,8 @@ ENGINES: tuple[str, ...] = ("script", "claude-code", "claude-code-plan", "codex"
 Effort = Literal["low", "medium", "high"]
 Mode = Literal["interactive", "autonomous"]
 StepKind = Literal["launch_devbox", "exec", "message", "question", "answer", "report_result",
-                   "thought", "tool", "file_change", "todo_list", "engine", "raw"]
+                   "thought", "tool", "file_change", "todo_list", "engine", "raw", "ticket",
+                   "workspace", "review"]
 OnTimeout = Literal["use_defaults", "fail"]
 TARGETS_WORKFLOW_ID = "ferry-targets"
 MAX_MESSAGE_BYTES = 100 * 1024
@@ -83,6 +85,43 @@ class RunCreate(BaseModel):
     max_cost_usd: float | None = Field(default=None, gt=0, description="Budget: dollars.")
     max_duration: Duration | None = Field(default=None, description="Budget: wall time.")
     turn_timeout: Duration | None = Field(default=None, description="Watchdog: one turn's limit.")
+    repo: str | None = Field(default=None, max_length=2000,
+                             description="Git repository: https/ssh URL or a path on the worker host.")
+    branch: str | None = Field(default=None, max_length=255,
+                               description="Branch to start from (default: the repo's default).")
+    ticket_url: str | None = Field(default=None, description="GitHub issue or Azure work item URL.")
+    artifacts: list[str] = Field(default_factory=list, max_length=100,
+                                 description="Workspace paths to keep as artifacts.")
+
+    @field_validator("ticket_url")
+    @classmethod
+    def _ticket_ok(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_ticket_url(v)
+        return v
+
+    @field_validator("branch")
+    @classmethod
+    def _branch_ok(cls, v: str | None) -> str | None:
+        if v is not None and (not re.match(r"^[A-Za-z0-9._/-]+$", v) or ".." in v
+                              or v.startswith(("-", "/"))):
+            raise ValueError("branch must be a plain git branch name")
+        return v
+
+    @field_validator("repo")
+    @classmethod
+    def _repo_ok(cls, v: str | None) -> str | None:
+        if v is not None and (not v.strip() or v.startswith("-")):
+            raise ValueError("repo must be a git URL or a path on the worker host")
+        return v
+
+    @field_validator("artifacts")
+    @classmethod
+    def _artifacts_ok(cls, v: list[str]) -> list[str]:
+        for path in v:
+            if not path or path.startswith("/") or ".." in path.split("/"):
+                raise ValueError(f"artifact path {path!r} must be relative to the workspace")
+        return v
 
     @field_validator("instructions")
     @classmethod
@@ -162,6 +201,40 @@ class RunSpec(BaseModel):
     max_cost_usd: float | None = None
     max_duration: timedelta | None = None
     turn_timeout: timedelta | None = None
+    repo: str | None = None
+    branch: str | None = None
+    ticket_url: str | None = None
+    artifacts: list[str] = Field(default_factory=list)
+    title_given: bool = True
+
+
+class ReviewIn(BaseModel):
+    """Body of `POST /runs/{id}/review`."""
+
+    action: Literal["accept", "request_changes", "reject"]
+    message: str | None = Field(default=None, max_length=MAX_INSTRUCTIONS_BYTES)
+
+
+class FileChange(BaseModel):
+    path: str
+    added: int
+    removed: int
+    status: str
+
+
+class AttemptResult(BaseModel):
+    attempt: int
+    diff_path: str
+    files: list[FileChange] = Field(default_factory=list)
+    artifacts: list[str] = Field(default_factory=list)
+
+
+class WorkspaceInfo(BaseModel):
+    repo: str
+    clone_url: str
+    base_branch: str
+    base_commit: str
+    work_branch: str
 
 
 class Usage(BaseModel):
@@ -328,6 +401,45 @@ class ModelCallResult(BaseModel):
     done: bool = False
 
 
+class PrepareInput(BaseModel):
+    run_id: str
+    devbox: DevBoxInfo
+    repo: str | None = None
+    branch: str | None = None
+    ticket: Ticket | None = None
+
+
+class CollectInput(BaseModel):
+    run_id: str
+    devbox: DevBoxInfo
+    attempt: int
+    turn_ids: list[str] = Field(default_factory=list)
+    base_commit: str | None = None
+    artifacts: list[str] = Field(default_factory=list)
+
+
+class AcceptInput(BaseModel):
+    run_id: str
+    devbox: DevBoxInfo
+    workspace: WorkspaceInfo
+    message: str
+    ticket: Ticket | None = None
+    pr_url: str | None = None
+
+
+class AcceptResult(BaseModel):
+    branch: str
+    commit: str
+    pushed: bool
+    pr_url: str | None = None
+
+
+class ResetInput(BaseModel):
+    run_id: str
+    devbox: DevBoxInfo
+    base_commit: str
+
+
 class ProbeInput(BaseModel):
     devbox: DevBoxInfo
 
@@ -354,15 +466,15 @@ class ReportInput(BaseModel):
     step_count: int
 
 
-Phase = Literal["choose_target", "launch", "turn", "waiting", "report", "keep_alive", "teardown",
-                "done"]
+Phase = Literal["resolve", "choose_target", "launch", "turn", "waiting", "report", "keep_alive",
+                "teardown", "done"]
 
 
 class RunState(BaseModel):
     """Everything a Run knows; carried across continue-as-new."""
 
     status: RunStatus = RunStatus.pending
-    phase: Phase = "choose_target"
+    phase: Phase = "resolve"
     created_at: datetime | None = None
     started_at: datetime | None = None
     completed_at: datetime | None = None
@@ -396,6 +508,12 @@ class RunState(BaseModel):
     session_id: str | None = None
     usage: Usage = Field(default_factory=Usage)
     turn_usage: list[TurnUsage] = Field(default_factory=list)
+    ticket: Ticket | None = None
+    workspace: WorkspaceInfo | None = None
+    attempt: int = 1
+    attempts: list[AttemptResult] = Field(default_factory=list)
+    accepted: AcceptResult | None = None
+    accepted_turns: int = 0
 
 
 class RunWorkflowInput(BaseModel):
@@ -443,6 +561,14 @@ class RunPublic(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     turn_usage: list[TurnUsage] = Field(default_factory=list)
     budgets: dict[str, Any] = Field(default_factory=dict)
+    repo: str | None = None
+    branch: str | None = None
+    ticket_url: str | None = None
+    ticket_title: str | None = None
+    workspace: WorkspaceInfo | None = None
+    attempt: int = 1
+    attempts: list[AttemptResult] = Field(default_factory=list)
+    accepted: AcceptResult | None = None
 
 
 class RunListItem(BaseModel):

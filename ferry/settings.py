@@ -55,6 +55,13 @@ class Settings(BaseSettings):
     openai_model: str = "gpt-4o-mini"
     openai_timeout: float = 300.0
 
+    # Repositories and tickets
+    github_api_url: str | None = None  # default: https://api.github.com or https://HOST/api/v3
+    github_token: str | None = None
+    azure_api_url: str | None = None  # default: https://HOST (Azure DevOps Services)
+    azure_token: str | None = None
+    git_token: str | None = None  # for private https remotes; github_token is used if unset
+
     # Run defaults (each can be set per Run)
     keep_alive: Duration = timedelta(minutes=30)
     idle_timeout: Duration = timedelta(minutes=10)

@@ -21,8 +21,10 @@ from activities.engine_probe import ProbeActivities
 from activities.engines.openai_loop import ModelCallActivities
 from activities.reporting import ReportActivities
 from activities.targets import TargetActivities, heartbeat_forever
+from activities.tickets import TicketActivities
 from activities.timeline_archive import ArchiveActivities
 from activities.turns import TurnActivities
+from activities.workspace import WorkspaceActivities
 from ferry.artifact_store import ArtifactStore
 from ferry.settings import Settings, get_settings
 from ferry.temporal_client import connect, ensure_search_attributes
@@ -41,6 +43,8 @@ def build_workers(client: Client, settings: Settings, backend: DevBoxBackend) ->
     targets = TargetActivities(client)
     probe = ProbeActivities(settings, backend)
     model = ModelCallActivities(settings, backend, store, turns.secret_values)
+    tickets = TicketActivities(settings)
+    workspace = WorkspaceActivities(settings, backend, store, turns.secret_values)
     throttle = {"max_heartbeat_throttle_interval": timedelta(seconds=1),
                 "default_heartbeat_throttle_interval": timedelta(seconds=1)}
     shared = Worker(
@@ -48,7 +52,7 @@ def build_workers(client: Client, settings: Settings, backend: DevBoxBackend) ->
         task_queue=settings.task_queue,
         workflows=[RunWorkflow, TargetsWorkflow],
         activities=[devbox.launch_devbox, archive.archive_steps, report.report_result,
-                    targets.list_targets],
+                    targets.list_targets, tickets.resolve_ticket],
         **throttle,
     )
     host = Worker(
@@ -56,7 +60,9 @@ def build_workers(client: Client, settings: Settings, backend: DevBoxBackend) ->
         task_queue=settings.host_task_queue,
         activities=[devbox.launch_devbox, devbox.teardown_devbox, devbox.hibernate_devbox,
                     devbox.wake_devbox, turns.follow_turn, probe.probe_engines,
-                    model.model_call],
+                    model.model_call, workspace.prepare_workspace,
+                    workspace.collect_results, workspace.accept_changes,
+                    workspace.reset_workspace],
         max_concurrent_activities=200,
         **throttle,
     )

@@ -35,7 +35,11 @@ with workflow.unsafe.imports_passed_through():
         validate_answers,
     )
     from ferry.schemas import (
+        AcceptInput,
+        AcceptResult,
         ArchiveInput,
+        AttemptResult,
+        CollectInput,
         DevBoxAction,
         DevBoxInfo,
         EngineChoice,
@@ -46,8 +50,11 @@ with workflow.unsafe.imports_passed_through():
         MessageIn,
         ModelCallInput,
         ModelCallResult,
+        PrepareInput,
         ProbeInput,
         ReportInput,
+        ResetInput,
+        ReviewIn,
         RunPublic,
         RunRename,
         RunState,
@@ -60,8 +67,10 @@ with workflow.unsafe.imports_passed_through():
         TimelineTail,
         TurnOutcome,
         TurnUsage,
+        WorkspaceInfo,
     )
     from ferry.settings import host_queue
+    from ferry.tickets import Ticket, parse_ticket_url
 
 # Steps kept in workflow memory before the oldest are archived, and chunk bounds.
 KEEP_LIVE_STEPS = 300
@@ -95,6 +104,8 @@ class RunWorkflow:
         self.state = inp.state or RunState(title=inp.spec.title, target=inp.spec.target,
                                            image=inp.spec.image)
         self._archiving = False
+        self._reviewing = False
+        self._reject: str | None = None
 
     # ------------------------------------------------------------------ run
 
@@ -113,7 +124,9 @@ class RunWorkflow:
         archiver = asyncio.create_task(self._archive_loop())
         try:
             while st.phase != "done":
-                if st.phase == "choose_target":
+                if st.phase == "resolve":
+                    await self._resolve()
+                elif st.phase == "choose_target":
                     await self._choose_target()
                 elif st.phase == "launch":
                     await self._launch()
@@ -158,6 +171,32 @@ class RunWorkflow:
         if st.error:
             raise ApplicationError(st.error, type="RunFailed", non_retryable=True)
         return self.details()
+
+    # ------------------------------------------------------------------ ticket
+
+    async def _resolve(self) -> None:
+        """A ticket URL becomes context: title, body, comments, and maybe the repository."""
+        st = self.state
+        st.phase = "choose_target"
+        if not self.spec.ticket_url:
+            return
+        started = workflow.now()
+        ticket: Ticket = await workflow.execute_activity(
+            "resolve_ticket", parse_ticket_url(self.spec.ticket_url), result_type=Ticket,
+            start_to_close_timeout=SHORT_ACTIVITY,
+            retry_policy=RetryPolicy(maximum_attempts=3, non_retryable_error_types=["TicketError"]))
+        st.ticket = ticket
+        self._add_step(StepIn(kind="ticket", started_at=started, ended_at=workflow.now(), payload={
+            "url": ticket.ref.url, "title": ticket.title, "comments": len(ticket.comments),
+            "clone_url": ticket.clone_url, "default_branch": ticket.default_branch}))
+        if not self.spec.title_given:
+            st.title = ticket.title
+            workflow.upsert_search_attributes([sa.TITLE.value_set(ticket.title)])
+        if self.spec.engine != "script":
+            task = self.spec.instructions.strip()
+            st.pending_prompt = [(task + "\n\n" if task else "Resolve this ticket.\n\n")
+                                 + ticket.markdown()
+                                 + "\n(The ticket is also in .ferry/ticket.md.)"]
 
     # ------------------------------------------------------------------ target
 
@@ -219,6 +258,20 @@ class RunWorkflow:
                                        "workspace": devbox.workspace}))
         st.started_at = workflow.now()
         self._set_status(RunStatus.in_progress)
+        if self.spec.repo or st.ticket:
+            started = workflow.now()
+            ws: WorkspaceInfo | None = await workflow.execute_activity(
+                "prepare_workspace",
+                PrepareInput(run_id=self.spec.id, devbox=devbox, repo=self.spec.repo,
+                             branch=self.spec.branch, ticket=st.ticket),
+                result_type=WorkspaceInfo, task_queue=devbox.task_queue,
+                start_to_close_timeout=LAUNCH_TIMEOUT,
+                retry_policy=RetryPolicy(maximum_attempts=3,
+                                         non_retryable_error_types=["WorkspaceError"]))
+            st.workspace = ws
+            if ws is not None:
+                self._add_step(StepIn(kind="workspace", started_at=started,
+                                      ended_at=workflow.now(), payload=ws.model_dump()))
         if st.engine is None:
             await self._choose_engine(devbox)
             if st.error:
@@ -499,6 +552,17 @@ class RunWorkflow:
         st.summary = summary
         status = RunStatus.failed if st.error else RunStatus.completed
         started = workflow.now()
+        awake = [d for d in st.devboxes if d.removed_at is None and d.hibernated_at is None]
+        if awake:
+            result: AttemptResult = await workflow.execute_activity(
+                "collect_results",
+                CollectInput(run_id=self.spec.id, devbox=awake[-1], attempt=st.attempt,
+                             turn_ids=[f"t{i}" for i in range(1, st.turn_count + 1)],
+                             base_commit=st.workspace.base_commit if st.workspace else None,
+                             artifacts=self.spec.artifacts),
+                result_type=AttemptResult, task_queue=awake[-1].task_queue,
+                start_to_close_timeout=SHORT_ACTIVITY, retry_policy=RETRY)
+            st.attempts = [a for a in st.attempts if a.attempt != st.attempt] + [result]
         await workflow.execute_activity(
             "report_result",
             ReportInput(run_id=self.spec.id, spec=self.spec, status=status, summary=summary,
@@ -506,7 +570,12 @@ class RunWorkflow:
             start_to_close_timeout=SHORT_ACTIVITY,
             retry_policy=RETRY,
         )
-        payload: dict[str, object] = {"status": status.value, "summary": summary}
+        payload: dict[str, object] = {"status": status.value, "summary": summary,
+                                      "attempt": st.attempt}
+        current = [a for a in st.attempts if a.attempt == st.attempt]
+        if current:
+            payload["files"] = [f.model_dump() for f in current[0].files]
+            payload["artifacts"] = current[0].artifacts
         if st.error:
             payload["error"] = st.error
         if outcome is not None and outcome.failed_index is not None:
@@ -530,12 +599,17 @@ class RunWorkflow:
         st = self.state
         assert st.keep_alive_until is not None
         remaining = (st.keep_alive_until - workflow.now()).total_seconds()
-        if not st.inbox and remaining > 0:
+        if not st.inbox and self._reject is None and remaining > 0:
             try:
-                await workflow.wait_condition(lambda: bool(st.inbox),
+                await workflow.wait_condition(lambda: bool(st.inbox) or self._reject is not None,
                                               timeout=timedelta(seconds=remaining))
             except TimeoutError:
                 pass
+        # An accept in progress needs the workspace: the window closes after it.
+        await workflow.wait_condition(lambda: not self._reviewing)
+        if self._reject is not None:
+            await self._start_attempt(self._reject)
+            return
         if not st.inbox:
             st.keep_alive_until = None
             st.phase = "teardown"
@@ -543,6 +617,34 @@ class RunWorkflow:
         st.keep_alive_until = None
         st.error = None
         st.completed_at = None
+        self._set_status(RunStatus.in_progress)
+        self._start_turn()
+
+    async def _start_attempt(self, instructions: str) -> None:
+        """reject: discard the workspace changes and try again (attempts are numbered)."""
+        st = self.state
+        self._reject = None
+        devbox = st.devboxes[-1]
+        if st.workspace is not None:
+            await workflow.execute_activity(
+                "reset_workspace", ResetInput(run_id=self.spec.id, devbox=devbox,
+                                              base_commit=st.workspace.base_commit),
+                task_queue=devbox.task_queue, start_to_close_timeout=SHORT_ACTIVITY,
+                retry_policy=RETRY)
+        st.attempt += 1
+        text = instructions or self.spec.instructions
+        st.keep_alive_until = None
+        st.error = None
+        st.completed_at = None
+        st.session_id = None
+        st.final_text = None
+        st.accepted = None
+        if st.engine == "script":
+            st.pending_commands = split_script(text)
+        else:
+            st.pending_prompt = [text + (("\n\n" + st.ticket.markdown()) if st.ticket else "")]
+        self._add_step(StepIn(kind="message", started_at=workflow.now(), payload={
+            "role": "system", "text": f"Attempt {st.attempt} started (previous one rejected)."}))
         self._set_status(RunStatus.in_progress)
         self._start_turn()
 
@@ -594,6 +696,8 @@ class RunWorkflow:
                 await self._archive_chunk()
             finally:
                 self._archiving = False
+        self._reviewing = False
+        self._reject: str | None = None
 
     async def _archive_all(self, archiver: asyncio.Task[None]) -> None:
         """Stop the background archiver and archive every live step (before CAN or the end)."""
@@ -663,6 +767,69 @@ class RunWorkflow:
                 f"this one's spec with POST /runs {{\"from_run\": \"{self.spec.id}\"}}",
                 type="DevBoxGone")
 
+    @workflow.update(name="review")
+    async def review(self, body: ReviewIn) -> RunPublic:
+        """accept (commit, push, pull request), request_changes (a follow-up), reject (retry)."""
+        self._check_review(body)
+        st = self.state
+        self._add_step(StepIn(kind="review", started_at=workflow.now(), payload={
+            "action": body.action, "message": body.message, "attempt": st.attempt}))
+        if body.action == "request_changes":
+            st.inbox.append(InboxMessage(text=body.message or "Please revise your changes.",
+                                         received_at=workflow.now()))
+        elif body.action == "reject":
+            self._reject = body.message or ""
+        else:
+            await self._accept(body.message)
+        return self.details()
+
+    async def _accept(self, message: str | None) -> None:
+        st = self.state
+        assert st.workspace is not None
+        if st.accepted is not None and st.accepted_turns == st.turn_count:
+            return  # accepting twice changes nothing
+        self._reviewing = True
+        try:
+            devbox = st.devboxes[-1]
+            lines = [st.title, "", st.summary or "", "", f"Ferry Run {self.spec.id}, "
+                     f"attempt {st.attempt}."]
+            if message:
+                lines += ["", message]
+            result: AcceptResult = await workflow.execute_activity(
+                "accept_changes",
+                AcceptInput(run_id=self.spec.id, devbox=devbox, workspace=st.workspace,
+                            message="\n".join(lines).strip() + "\n", ticket=st.ticket,
+                            pr_url=st.accepted.pr_url if st.accepted else None),
+                result_type=AcceptResult, task_queue=devbox.task_queue,
+                start_to_close_timeout=SHORT_ACTIVITY,
+                retry_policy=RetryPolicy(maximum_attempts=3,
+                                         non_retryable_error_types=["WorkspaceError",
+                                                                    "TicketError"]))
+        except ActivityError as e:
+            raise ApplicationError(f"accept failed: {_error_text(e)}", type="AcceptFailed") from e
+        finally:
+            self._reviewing = False
+        st.accepted = result
+        st.accepted_turns = st.turn_count
+        self._add_step(StepIn(kind="review", started_at=workflow.now(), payload={
+            "action": "accepted", **result.model_dump()}))
+
+    @review.validator
+    def _validate_review(self, body: ReviewIn) -> None:
+        self._check_review(body)
+
+    def _check_review(self, body: ReviewIn) -> None:
+        st = self.state
+        if st.phase != "keep_alive" or self._reject is not None or st.inbox:
+            raise ApplicationError(
+                f"Run {self.spec.id} cannot be reviewed now (status {st.status.value}): review a "
+                "finished Run while its DevBox is kept alive", type="NotReviewable")
+        if body.action == "accept" and st.workspace is None:
+            raise ApplicationError("nothing to accept: this Run has no repository",
+                                   type="NotReviewable")
+        if self._reviewing:
+            raise ApplicationError("an accept is already in progress", type="NotReviewable")
+
     @workflow.update(name="rename")
     def rename(self, body: RunRename) -> RunPublic:
         self.state.title = body.title
@@ -687,6 +854,9 @@ class RunWorkflow:
             from_run=spec.from_run, keep_alive_seconds=spec.keep_alive.total_seconds(),
             idle_timeout_seconds=spec.idle_timeout.total_seconds(),
             question_timeout_seconds=spec.question_timeout.total_seconds(),
+            repo=spec.repo, branch=spec.branch, ticket_url=spec.ticket_url,
+            ticket_title=st.ticket.title if st.ticket else None, workspace=st.workspace,
+            attempt=st.attempt, attempts=st.attempts, accepted=st.accepted,
             on_timeout=spec.on_timeout, engine_used=st.engine, model=spec.model,
             effort=spec.effort, session_id=st.session_id, usage=st.usage,
             turn_usage=st.turn_usage,

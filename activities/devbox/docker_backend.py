@@ -35,6 +35,9 @@ class DockerBackend(DevBoxBackend):
         image = image or self.settings.devbox_image
         name = container_name(run_id)
         control = self.prepare_control_dir(run_id)
+        # The workspace lives on the host too, so git runs there with the worker's credentials.
+        workspace = self.root_dir(run_id) / "workspace"
+        workspace.mkdir(parents=True, exist_ok=True)
         try:
             container = self.client.containers.get(name)
         except NotFound:
@@ -55,7 +58,8 @@ class DockerBackend(DevBoxBackend):
                     nano_cpus=int(self.settings.devbox_cpus * 1e9),
                     mem_limit=self.settings.devbox_memory,
                     pids_limit=self.settings.devbox_pids,
-                    volumes={str(control): {"bind": CONTROL_MOUNT, "mode": "rw"}},
+                    volumes={str(control): {"bind": CONTROL_MOUNT, "mode": "rw"},
+                             str(workspace): {"bind": WORKSPACE, "mode": "rw"}},
                     environment={"FERRY_RUN_ID": run_id, "HOME": "/root"},
                 )
             except APIError as e:

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, status
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
 from sse_starlette.sse import EventSourceResponse
 
 from api.deps import RunsDep, StoreDep
@@ -17,6 +17,7 @@ from ferry.questions import AnswersIn
 from ferry.schemas import (
     RUN_ID_PATTERN,
     MessageIn,
+    ReviewIn,
     RunCreate,
     RunList,
     RunPublic,
@@ -152,6 +153,46 @@ async def get_logs(run_id: RunId, runs: RunsDep, store: StoreDep) -> StreamingRe
             yield f"[exit {p['exit_code']}, {p['duration_ms']} ms]\n\n".encode()
 
     return StreamingResponse(blocks(), media_type="text/plain; charset=utf-8")
+
+
+@router.post("/{run_id}/review", response_model=RunPublic)
+async def review_run(run_id: RunId, body: ReviewIn, runs: RunsDep) -> RunPublic:
+    """accept: commit on `ferry/<run-id>`, push, open a pull request (GitHub; idempotent).
+    request_changes: a follow-up turn with the message. reject: reset and start a new attempt
+    (the message, if any, replaces the instructions)."""
+    return await runs.review(run_id, body)
+
+
+@router.get("/{run_id}/diff")
+async def get_diff(
+    run_id: RunId, runs: RunsDep, store: StoreDep,
+    attempt: Annotated[int | None, Query(ge=1)] = None,
+    format: Annotated[str, Query(pattern="^(text|json)$")] = "text",
+):
+    """The workspace diff against the base commit (new files included), per attempt."""
+    attempts = store.attempts(run_id)
+    if not attempts:
+        await runs.get(run_id)  # 404 for an unknown Run
+        raise HTTPException(status.HTTP_404_NOT_FOUND,
+                            detail=f"Run {run_id} has no results yet (no finished turn)")
+    n = attempt or attempts[-1]
+    if n not in attempts:
+        raise HTTPException(status.HTTP_404_NOT_FOUND,
+                            detail=f"Run {run_id} has no attempt {n} (attempts: {attempts})")
+    diff = store.path(run_id, f"attempts/{n}/diff.patch").read_text(errors="replace")
+    if format == "json":
+        files = json.loads(store.path(run_id, f"attempts/{n}/files.json").read_text())
+        return JSONResponse({"attempt": n, "attempts": attempts, "files": files, "diff": diff})
+    return PlainTextResponse(diff, headers={"X-Ferry-Attempt": str(n)})
+
+
+@router.get("/{run_id}/artifacts")
+async def list_artifacts(run_id: RunId, runs: RunsDep, store: StoreDep) -> JSONResponse:
+    """Every stored file of the Run (outputs, diffs, artifacts, logs) with size and type."""
+    files = store.list_files(run_id)
+    if not files:
+        await runs.get(run_id)
+    return JSONResponse({"artifacts": files})
 
 
 @router.get("/{run_id}/artifacts/{path:path}")

@@ -1,0 +1,205 @@
+"""Repos, tickets and review: real clones of local bare repos, a GitHub stand-in on loopback."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import containers_of
+from tests.integration.fake_github import FakeGitHub
+from tests.integration.harness import FerryStack, free_port
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(cwd), *args], check=True, capture_output=True,
+                          text=True, env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+                                          "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t",
+                                          "HOME": str(cwd), "PATH": "/usr/bin:/bin"}).stdout
+
+
+def make_origin(tmp: Path) -> Path:
+    """A bare origin with `main` (README, app.py) and `dev` (plus dev.txt)."""
+    work, bare = tmp / "seed", tmp / "origin.git"
+    work.mkdir()
+    git(work, "init", "-q", "-b", "main")
+    (work / "README.md").write_text("# Widgets\n")
+    (work / "app.py").write_text("a = 1\nb = 2\nc = 3\n")
+    git(work, "add", "-A")
+    git(work, "commit", "-qm", "initial")
+    git(work, "checkout", "-qb", "dev")
+    (work / "dev.txt").write_text("dev only\n")
+    git(work, "add", "-A")
+    git(work, "commit", "-qm", "dev work")
+    git(work, "checkout", "-q", "main")
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(bare)], check=True)
+    return bare
+
+
+@pytest.fixture(scope="module")
+def github() -> Iterator[FakeGitHub]:
+    gh = FakeGitHub(free_port()).start()
+    yield gh
+    gh.stop()
+
+
+@pytest.fixture(scope="module")
+def rstack(tmp_path_factory, github, docker_client) -> Iterator[FerryStack]:
+    s = FerryStack(tmp_path_factory.mktemp("repos"), env={
+        "FERRY_GITHUB_API_URL": github.url, "FERRY_GITHUB_TOKEN": "ghp-test-token-123456"})
+    try:
+        s.start()
+        yield s
+    finally:
+        s.stop()
+
+
+SCRIPT = ("test -f dev.txt && echo on-dev\n"
+          "sed -i 's/b = 2/b = 20/' app.py\n"
+          "printf 'one\\ntwo\\n' > new.txt\n"
+          "mkdir -p .ferry/artifacts/reports/deep && echo report > .ferry/artifacts/reports/deep/r.txt\n"
+          "git status --short")
+
+
+def test_run_on_a_clone_diffs_changed_and_new_files(rstack: FerryStack, tmp_path: Path) -> None:
+    origin = make_origin(tmp_path)
+    run = rstack.create_run(SCRIPT, repo=str(origin), branch="dev", artifacts=["new.txt"])
+    done = rstack.wait_status(run["id"], {"completed", "failed"})
+    assert done["status"] == "completed", done
+    assert done["workspace"]["base_branch"] == "dev"
+    assert done["workspace"]["work_branch"] == f"ferry/{run['id']}"
+    execs = [s["payload"] for s in rstack.timeline(run["id"]) if s["kind"] == "exec"]
+    assert execs[0]["output_excerpt"] == "on-dev\n"  # a real clone, on the requested branch
+    with rstack.client() as c:
+        files = c.get(f"/runs/{run['id']}/diff", params={"format": "json"}).json()["files"]
+        text = c.get(f"/runs/{run['id']}/diff").text
+        listed = c.get(f"/runs/{run['id']}/artifacts").json()["artifacts"]
+        nested = c.get(f"/runs/{run['id']}/artifacts/attempts/1/artifacts/reports/deep/r.txt")
+        for bad in ("..%2F..%2Fetc%2Fpasswd", "%2Fetc%2Fpasswd", "attempts/..%2F..%2F..%2Fx"):
+            assert c.get(f"/runs/{run['id']}/artifacts/{bad}").status_code == 400, bad
+    by_path = {f["path"]: f for f in files}
+    assert set(by_path) == {"app.py", "new.txt"}  # .ferry/ is Ferry's, not part of the diff
+    assert (by_path["app.py"]["added"], by_path["app.py"]["removed"]) == (1, 1)
+    assert by_path["app.py"]["status"] == "modified"
+    assert (by_path["new.txt"]["added"], by_path["new.txt"]["status"]) == (2, "added")
+    assert "+b = 20" in text and "+one" in text and "-b = 2" in text
+    assert nested.status_code == 200 and nested.text == "report\n"
+    paths = {a["path"]: a for a in listed}
+    assert paths["attempts/1/artifacts/new.txt"]["size"] == 8
+    assert paths["attempts/1/diff.patch"]["content_type"] == "text/x-diff" or \
+        paths["attempts/1/diff.patch"]["content_type"]
+
+
+def test_github_issue_resolves_into_workspace_and_prompt(rstack: FerryStack, github: FakeGitHub,
+                                                        tmp_path: Path) -> None:
+    origin = make_origin(tmp_path)
+    github.add_issue("acme", "widgets", 7, "Fix the widget count", "Counts are off by one.",
+                     ["Seen on dev too."], str(origin), "main")
+    run = rstack.create_run("cat .ferry/ticket.md\nls", engine="script",
+                            ticket_url="https://github.com/acme/widgets/issues/7")
+    done = rstack.wait_status(run["id"], {"completed", "failed"})
+    assert done["status"] == "completed", done
+    assert done["title"] == "Fix the widget count" and done["ticket_title"] == "Fix the widget count"
+    assert done["workspace"]["base_branch"] == "main"
+    steps = rstack.timeline(run["id"])
+    ticket = next(s["payload"] for s in steps if s["kind"] == "ticket")
+    assert ticket["title"] == "Fix the widget count" and ticket["comments"] == 1
+    execs = [s["payload"] for s in steps if s["kind"] == "exec"]
+    assert "# Fix the widget count" in execs[0]["output_excerpt"]
+    assert "Counts are off by one." in execs[0]["output_excerpt"]
+    assert "Seen on dev too." in execs[0]["output_excerpt"]
+    assert "app.py" in execs[1]["output_excerpt"]
+
+
+def test_bad_and_missing_tickets(rstack: FerryStack) -> None:
+    with rstack.client() as c:
+        r = c.post("/runs", json={"instructions": "x", "ticket_url": "https://github.com/acme"})
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "ticket_url"
+    run = rstack.create_run("echo x", ticket_url="https://github.com/acme/widgets/issues/404")
+    done = rstack.wait_status(run["id"], {"completed", "failed"})
+    assert done["status"] == "failed"
+    assert "HTTP 404" in done["error"] and "/repos/acme/widgets/issues/404" in done["error"]
+    assert not any(s["kind"] == "launch_devbox" for s in rstack.timeline(run["id"]))
+
+
+def test_accept_pushes_and_opens_one_pull_request(rstack: FerryStack, github: FakeGitHub,
+                                                  tmp_path: Path) -> None:
+    origin = make_origin(tmp_path)
+    github.add_issue("acme", "gadgets", 9, "Add a gadget", "Please.", [], str(origin), "main")
+    run = rstack.create_run("echo gadget > gadget.txt", keep_alive="60s",
+                            ticket_url="https://github.com/acme/gadgets/issues/9")
+    rstack.wait_status(run["id"], {"completed"})
+    branch = f"ferry/{run['id']}"
+    with rstack.client() as c:
+        r = c.post(f"/runs/{run['id']}/review", json={"action": "accept"})
+        assert r.status_code == 200, r.text
+        accepted = r.json()["accepted"]
+        again = c.post(f"/runs/{run['id']}/review", json={"action": "accept"})
+        assert again.status_code == 200
+    assert accepted["pushed"] and accepted["branch"] == branch
+    assert accepted["pr_url"] == "https://github.example/acme/gadgets/pull/1"
+    assert again.json()["accepted"] == accepted
+    assert len([p for p in github.pulls if p["_repo"] == ("acme", "gadgets")]) == 1
+    pr = github.pulls[-1]
+    assert pr["head"]["ref"] == branch and pr["base"]["ref"] == "main"
+    assert "https://github.com/acme/gadgets/issues/9" in pr["body"]
+    # The origin really has the branch with the change.
+    assert git(origin, "rev-parse", branch).strip() == accepted["commit"]
+    assert git(origin, "show", f"{branch}:gadget.txt") == "gadget\n"
+    assert "Add a gadget" in git(origin, "log", "-1", "--format=%B", branch)
+    review_steps = [s["payload"] for s in rstack.timeline(run["id"]) if s["kind"] == "review"]
+    assert [p["action"] for p in review_steps].count("accepted") == 1
+
+
+def test_request_changes_follows_up_in_the_same_container(rstack: FerryStack, docker_client,
+                                                          tmp_path: Path) -> None:
+    origin = make_origin(tmp_path)
+    run = rstack.create_run("echo first > first.txt", repo=str(origin), keep_alive="60s")
+    done = rstack.wait_status(run["id"], {"completed"})
+    container = done["devboxes"][0]["container_id"]
+    with rstack.client() as c:
+        r = c.post(f"/runs/{run['id']}/review",
+                   json={"action": "request_changes", "message": "echo second > second.txt"})
+        assert r.status_code == 200, r.text
+    rstack.wait_until(lambda: rstack.get_run(run["id"])["turn_usage"] is not None and
+                      len([s for s in rstack.timeline(run["id"]) if s["kind"] == "report_result"])
+                      == 2, 30, "the follow-up to finish")
+    again = rstack.get_run(run["id"])
+    assert again["status"] == "completed" and again["devboxes"][0]["container_id"] == container
+    assert [c.id for c in containers_of(docker_client, run["id"])] == [container]
+    with rstack.client() as c:
+        files = c.get(f"/runs/{run['id']}/diff", params={"format": "json"}).json()["files"]
+    assert {f["path"] for f in files} == {"first.txt", "second.txt"}
+
+
+def test_reject_resets_and_runs_attempt_two(rstack: FerryStack, tmp_path: Path) -> None:
+    origin = make_origin(tmp_path)
+    run = rstack.create_run("echo bad > bad.txt", repo=str(origin), keep_alive="60s")
+    rstack.wait_status(run["id"], {"completed"})
+    with rstack.client() as c:
+        r = c.post(f"/runs/{run['id']}/review",
+                   json={"action": "reject", "message": "test ! -e bad.txt && echo good > good.txt"})
+        assert r.status_code == 200, r.text
+    rstack.wait_until(lambda: rstack.get_run(run["id"])["attempt"] == 2 and
+                      rstack.get_run(run["id"])["status"] == "completed", 30, "attempt 2")
+    with rstack.client() as c:
+        one = c.get(f"/runs/{run['id']}/diff", params={"attempt": 1, "format": "json"}).json()
+        two = c.get(f"/runs/{run['id']}/diff", params={"format": "json"}).json()
+        missing = c.get(f"/runs/{run['id']}/diff", params={"attempt": 5})
+    assert [f["path"] for f in one["files"]] == ["bad.txt"]
+    assert two["attempt"] == 2 and [f["path"] for f in two["files"]] == ["good.txt"]
+    assert two["attempts"] == [1, 2] and missing.status_code == 404
+
+
+def test_review_needs_a_live_devbox(rstack: FerryStack) -> None:
+    run = rstack.create_run("echo no-keep-alive")  # the stack default keep-alive is 0
+    rstack.wait_status(run["id"], {"completed"})
+    with rstack.client() as c:
+        def refused() -> bool:
+            r = c.post(f"/runs/{run['id']}/review", json={"action": "accept"})
+            return r.status_code == 409
+        rstack.wait_until(refused, 10, "409")
+        r = c.post(f"/runs/{run['id']}/review", json={"action": "merge"})
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "action"

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
+from urllib.parse import quote
 
 import httpx
 import typer
@@ -228,11 +229,17 @@ def up() -> None:
 def run(
     instructions: Annotated[str, typer.Argument(help="The task; '-' reads it from stdin.")] = "",
     file: Annotated[Path | None, typer.Option("--file", "-f", help="Read instructions from a file.")] = None,
-    engine: Annotated[str, typer.Option(help="Engine: script.")] = "script",
+    engine: Annotated[str, typer.Option(
+        help="script | claude-code | claude-code-plan | codex | openai | auto")] = "script",
     title: Annotated[str | None, typer.Option(help="Title (default: first line).")] = None,
     mode: Annotated[str, typer.Option(help="interactive | autonomous (needs --target)")] = "interactive",
     target: Annotated[str | None, typer.Option(help="Worker host to run on.")] = None,
     image: Annotated[str | None, typer.Option(help="DevBox image.")] = None,
+    repo: Annotated[str | None, typer.Option(help="Git repository (URL or path on the worker).")] = None,
+    branch: Annotated[str | None, typer.Option(help="Branch to start from.")] = None,
+    ticket: Annotated[str | None, typer.Option(help="GitHub issue / Azure work item URL.")] = None,
+    model: Annotated[str | None, typer.Option(help="Model (engine-specific).")] = None,
+    effort: Annotated[str | None, typer.Option(help="Reasoning effort: low|medium|high.")] = None,
     watch: Annotated[bool, typer.Option("--watch", "-w", help="Follow the Run live.")] = False,
     answer: Annotated[bool | None, typer.Option(
         "--answer/--no-answer", help="While watching, prompt for questions (default: on a terminal).")
@@ -251,10 +258,14 @@ def run(
             fail(f"cannot read {file}: {e.strerror}")
     elif instructions == "-":
         instructions = sys.stdin.read()
-    body: dict[str, Any] = {"instructions": instructions, "engine": engine, "mode": mode}
+    body: dict[str, Any] = {"engine": engine, "mode": mode}
+    if instructions or not ticket:
+        body["instructions"] = instructions
     for key, value in (("title", title), ("target", target), ("image", image),
                        ("keep_alive", keep_alive), ("idle_timeout", idle_timeout),
-                       ("question_timeout", question_timeout), ("on_timeout", on_timeout)):
+                       ("question_timeout", question_timeout), ("on_timeout", on_timeout),
+                       ("repo", repo), ("branch", branch), ("ticket_url", ticket),
+                       ("model", model), ("effort", effort)):
         if value is not None:
             body[key] = value
     api = Api()
@@ -369,6 +380,80 @@ def say(run_id: str, text: str) -> None:
     """Send a message: steering while the Run works, a follow-up after it has finished."""
     r = Api().json("POST", f"/runs/{run_id}/messages", json={"text": text})
     out.print(f"message queued for Run {r['id']} ({r['status']})")
+
+
+@app.command()
+def diff(
+    run_id: str,
+    attempt: Annotated[int | None, typer.Option(help="Attempt number (default: the latest).")] = None,
+    stat: Annotated[bool, typer.Option("--stat", help="Changed files with line counts only.")] = False,
+) -> None:
+    """Show a Run's diff against its base commit."""
+    params: dict[str, Any] = {"format": "json"}
+    if attempt is not None:
+        params["attempt"] = attempt
+    data = Api().json("GET", f"/runs/{run_id}/diff", params=params)
+    if stat:
+        for f in data["files"]:
+            out.print(f"{f['path']}  [green]+{f['added']}[/green] [red]-{f['removed']}[/red] "
+                      f"[dim]{f['status']}[/dim]")
+        out.print(f"[dim]attempt {data['attempt']} of {data['attempts']}[/dim]")
+        return
+    sys.stdout.write(data["diff"])
+
+
+@app.command()
+def artifacts(
+    run_id: str,
+    get: Annotated[str | None, typer.Option("--get", help="Download this path.")] = None,
+    output: Annotated[Path | None, typer.Option("-o", help="Write to this file.")] = None,
+) -> None:
+    """List a Run's stored files, or download one with --get PATH."""
+    api = Api()
+    if get is None:
+        table = Table("PATH", "SIZE", "TYPE", box=None)
+        for a in api.json("GET", f"/runs/{run_id}/artifacts")["artifacts"]:
+            table.add_row(a["path"], str(a["size"]), a["content_type"])
+        out.print(table)
+        return
+    # Encoded whole, so the server (not the HTTP client) judges paths like ../x.
+    data = api.request("GET", f"/runs/{run_id}/artifacts/{quote(get, safe='')}").content
+    if output is None:
+        sys.stdout.buffer.write(data)
+    else:
+        output.write_bytes(data)
+        out.print(f"wrote {len(data)} bytes to {output}")
+
+
+def _review(run_id: str, action: str, message: str | None) -> dict[str, Any]:
+    body: dict[str, Any] = {"action": action}
+    if message:
+        body["message"] = message
+    return Api().json("POST", f"/runs/{run_id}/review", json=body)
+
+
+@app.command()
+def accept(run_id: str, message: Annotated[str | None, typer.Option("-m")] = None) -> None:
+    """Commit the Run's changes on ferry/<run-id>, push, and open a pull request (GitHub)."""
+    r = _review(run_id, "accept", message)
+    acc = r.get("accepted") or {}
+    out.print(f"pushed {acc.get('branch')} at {str(acc.get('commit'))[:12]}"
+              + (f"; pull request {acc['pr_url']}" if acc.get("pr_url") else ""))
+
+
+@app.command("request-changes")
+def request_changes(run_id: str, message: str) -> None:
+    """Ask for changes: a follow-up turn in the same DevBox."""
+    _review(run_id, "request_changes", message)
+    out.print(f"changes requested; Run {run_id} works on them")
+
+
+@app.command()
+def reject(run_id: str, message: Annotated[str | None, typer.Option(
+        "-m", help="New instructions for the next attempt.")] = None) -> None:
+    """Discard the changes and start a new attempt."""
+    _review(run_id, "reject", message)
+    out.print(f"rejected; Run {run_id} starts a new attempt")
 
 
 @app.command()

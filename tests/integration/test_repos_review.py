@@ -203,3 +203,34 @@ def test_review_needs_a_live_devbox(rstack: FerryStack) -> None:
         rstack.wait_until(refused, 10, "409")
         r = c.post(f"/runs/{run['id']}/review", json={"action": "merge"})
         assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "action"
+
+
+def test_cli_diff_artifacts_and_review(rstack: FerryStack, tmp_path: Path) -> None:
+    import os
+    import sys
+
+    from tests.integration.harness import ROOT
+
+    origin = make_origin(tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FERRY_")}
+    env.update({"FERRY_URL": rstack.api_url, "PYTHONPATH": str(ROOT)})
+    ferry = [sys.executable, "-m", "ferry.cli"]
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*ferry, *args], env=env, capture_output=True, text=True, timeout=60)
+
+    run = rstack.create_run("echo hi > hi.txt\nmkdir -p .ferry/artifacts && echo a > .ferry/artifacts/a.txt",
+                            repo=str(origin), keep_alive="60s")
+    rstack.wait_status(run["id"], {"completed"})
+    stat = cli("diff", run["id"], "--stat")
+    assert stat.returncode == 0 and "hi.txt  +1 -0 added" in stat.stdout
+    assert "+hi" in cli("diff", run["id"]).stdout
+    listing = cli("artifacts", run["id"])
+    assert "attempts/1/artifacts/a.txt" in listing.stdout
+    got = cli("artifacts", run["id"], "--get", "attempts/1/artifacts/a.txt")
+    assert got.stdout == "a\n"
+    bad = cli("artifacts", run["id"], "--get", "../../etc/passwd")
+    assert bad.returncode == 1 and "HTTP 400" in bad.stderr
+    acc = cli("accept", run["id"])
+    assert acc.returncode == 0 and f"pushed ferry/{run['id']}" in acc.stdout
+    assert git(origin, "show", f"ferry/{run['id']}:hi.txt") == "hi\n"

@@ -10,8 +10,9 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from api.deps import UNAUTHORIZED_DETAIL, token_ok
-from api.routes import health, runs, targets
+from api.routes import health, runs, schedules, targets
 from api.run_service import InvalidRun, RunConflict, RunNotFound, RunService
+from api.schedule_service import ScheduleService, TriggerService, TriggerStore
 from ferry import __version__
 from ferry.artifact_store import ArtifactStore, UnsafePath
 from ferry.settings import LOOPBACK_HOSTS, Settings, get_settings
@@ -42,7 +43,7 @@ def add_error_handlers(app: FastAPI) -> None:
 
     async def invalid(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, InvalidRun)
-        return JSONResponse({"detail": [{"loc": [exc.where, exc.field], "msg": str(exc),
+        return JSONResponse({"detail": [{"loc": [*exc.where.split("."), exc.field], "msg": str(exc),
                                          "type": "value_error"}]}, status_code=422)
 
     async def unsafe_path(request: Request, exc: Exception) -> Response:
@@ -64,6 +65,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.client = client
         app.state.store = store
         app.state.runs = RunService(client, settings, store)
+        app.state.schedules = ScheduleService(app.state.runs)
+        app.state.triggers = TriggerService(app.state.runs,
+                                            TriggerStore(settings.data_path / "triggers"))
         yield
 
     app = FastAPI(
@@ -89,6 +93,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(runs.router)
     app.include_router(targets.router)
+    app.include_router(schedules.schedules)
+    app.include_router(schedules.triggers)
+    app.include_router(schedules.hooks)
 
     @app.get("/", include_in_schema=False, response_class=HTMLResponse)
     async def web_ui() -> HTMLResponse:

@@ -16,7 +16,12 @@ from temporalio.client import (
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.targets import is_healthy, read_targets
@@ -111,7 +116,35 @@ class RunService:
             base["title"] = old.title
         return RunCreate.model_validate({**base, **given})
 
-    async def create(self, body: RunCreate, run_id: str | None = None) -> RunPublic:
+    async def create(self, body: RunCreate, run_id: str | None = None,
+                     extra_attrs: list[SearchAttributePair] | None = None,
+                     reject_duplicate: bool = False) -> RunPublic:
+        spec = await self.spec_for(body, run_id or new_run_id())
+        await self.client.start_workflow(
+            WORKFLOW_TYPE,
+            RunWorkflowInput(spec=spec),
+            id=workflow_id_for(spec.id),
+            task_queue=self.settings.task_queue,
+            search_attributes=self.search_attributes(spec, extra_attrs),
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            id_reuse_policy=(WorkflowIDReusePolicy.REJECT_DUPLICATE if reject_duplicate
+                             else WorkflowIDReusePolicy.ALLOW_DUPLICATE),
+        )
+        return await self.get(spec.id)
+
+    @staticmethod
+    def search_attributes(spec: RunSpec,
+                          extra: list[SearchAttributePair] | None = None) -> TypedSearchAttributes:
+        return TypedSearchAttributes([
+            SearchAttributePair(sa.STATUS, RunStatus.pending.value),
+            SearchAttributePair(sa.ENGINE, spec.engine),
+            SearchAttributePair(sa.TARGET, spec.target or "any"),
+            SearchAttributePair(sa.TITLE, spec.title),
+            *(extra or []),
+        ])
+
+    async def spec_for(self, body: RunCreate, run_id: str) -> RunSpec:
+        """The RunSpec a body asks for, with `from_run` and the defaults filled in."""
         if body.from_run is not None:
             body = await self._merge_from_run(body)
         engine = body.engine or "script"
@@ -125,8 +158,7 @@ class RunService:
             raise InvalidRun("target", "an autonomous Run needs a target (a worker host from "
                                        "GET /targets): nobody is there to pick one")
         s = self.settings
-        run_id = run_id or new_run_id()
-        spec = RunSpec(
+        return RunSpec(
             id=run_id,
             instructions=instructions,
             engine=engine,
@@ -153,21 +185,6 @@ class RunService:
             ticket_url=body.ticket_url,
             artifacts=body.artifacts,
         )
-        attrs = TypedSearchAttributes([
-            SearchAttributePair(sa.STATUS, RunStatus.pending.value),
-            SearchAttributePair(sa.ENGINE, spec.engine),
-            SearchAttributePair(sa.TARGET, spec.target or "any"),
-            SearchAttributePair(sa.TITLE, spec.title),
-        ])
-        await self.client.start_workflow(
-            WORKFLOW_TYPE,
-            RunWorkflowInput(spec=spec),
-            id=workflow_id_for(run_id),
-            task_queue=self.settings.task_queue,
-            search_attributes=attrs,
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-        )
-        return await self.get(run_id)
 
     async def _describe_status(self, run_id: str) -> WorkflowExecutionStatus:
         try:
@@ -187,10 +204,13 @@ class RunService:
                 raise RunNotFound(run_id) from e
             raise
 
-    async def list(self, status: RunStatus | None, limit: int, page_token: str | None) -> RunList:
+    async def list(self, status: RunStatus | None, limit: int, page_token: str | None,
+                   schedule: str | None = None) -> RunList:
         query = f"WorkflowType = '{WORKFLOW_TYPE}'"
         if status is not None:
             query += f" AND {sa.STATUS.name} = '{status.value}'"
+        if schedule is not None:
+            query += f" AND {sa.SCHEDULE.name} = '{schedule}'"
         token: bytes | None = None
         if page_token:
             try:
@@ -215,6 +235,7 @@ class RunService:
                 status=attrs.get(sa.STATUS) or "",
                 engine=attrs.get(sa.ENGINE) or "",
                 target=attrs.get(sa.TARGET),
+                schedule_id=attrs.get(sa.SCHEDULE),
                 created_at=wf.start_time,
                 closed_at=wf.close_time,
             ))

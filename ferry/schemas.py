@@ -15,7 +15,8 @@ from ferry.tickets import Ticket, parse_ticket_url
 
 MAX_INSTRUCTIONS_BYTES = 100 * 1024
 MAX_TITLE_CHARS = 200
-RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+# ':' appears in Runs started by schedules (Temporal appends the fire time to the id).
+RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_:-]{0,63}$"
 _RUN_ID_RE = re.compile(RUN_ID_PATTERN)
 
 Engine = Literal["script", "claude-code", "claude-code-plan", "codex", "openai", "auto"]
@@ -565,6 +566,8 @@ class RunPublic(BaseModel):
     branch: str | None = None
     ticket_url: str | None = None
     ticket_title: str | None = None
+    schedule_id: str | None = None
+    trigger: str | None = None
     workspace: WorkspaceInfo | None = None
     attempt: int = 1
     attempts: list[AttemptResult] = Field(default_factory=list)
@@ -573,6 +576,7 @@ class RunPublic(BaseModel):
 
 class RunListItem(BaseModel):
     id: str
+    schedule_id: str | None = None
     title: str
     status: str
     engine: str

@@ -8,8 +8,10 @@ STATUS = SearchAttributeKey.for_keyword("FerryStatus")
 ENGINE = SearchAttributeKey.for_keyword("FerryEngine")
 TARGET = SearchAttributeKey.for_keyword("FerryTarget")
 TITLE = SearchAttributeKey.for_text("FerryTitle")
+SCHEDULE = SearchAttributeKey.for_keyword("FerrySchedule")
+TRIGGER = SearchAttributeKey.for_keyword("FerryTrigger")
 
-ALL = (STATUS, ENGINE, TARGET, TITLE)
+ALL = (STATUS, ENGINE, TARGET, TITLE, SCHEDULE, TRIGGER)
 
 
 def dev_server_flags() -> list[str]:

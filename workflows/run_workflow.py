@@ -100,7 +100,10 @@ def _target_label(t: Target) -> str:
 class RunWorkflow:
     @workflow.init
     def __init__(self, inp: RunWorkflowInput) -> None:
-        self.spec = inp.spec
+        # A schedule starts every Run from one template; the workflow id is the Run's own.
+        own_id = workflow.info().workflow_id.removeprefix("run-")
+        self.spec = inp.spec if inp.spec.id == own_id else inp.spec.model_copy(
+            update={"id": own_id})
         self.state = inp.state or RunState(title=inp.spec.title, target=inp.spec.target,
                                            image=inp.spec.image)
         self._archiving = False
@@ -856,6 +859,8 @@ class RunWorkflow:
             question_timeout_seconds=spec.question_timeout.total_seconds(),
             repo=spec.repo, branch=spec.branch, ticket_url=spec.ticket_url,
             ticket_title=st.ticket.title if st.ticket else None, workspace=st.workspace,
+            schedule_id=workflow.info().typed_search_attributes.get(sa.SCHEDULE),
+            trigger=workflow.info().typed_search_attributes.get(sa.TRIGGER),
             attempt=st.attempt, attempts=st.attempts, accepted=st.accepted,
             on_timeout=spec.on_timeout, engine_used=st.engine, model=spec.model,
             effort=spec.effort, session_id=st.session_id, usage=st.usage,

@@ -31,7 +31,8 @@ class DevBoxBackend(ABC):
         self.settings = settings
 
     def root_dir(self, run_id: str) -> Path:
-        return self.settings.devboxes_dir / run_id
+        # No ':' (scheduled Run ids have one): Docker's bind syntax splits on it.
+        return self.settings.devboxes_dir / run_id.replace(":", "_")
 
     def host_control_dir(self, run_id: str) -> Path:
         return self.root_dir(run_id) / "control"

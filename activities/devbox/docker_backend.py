@@ -17,7 +17,7 @@ LABEL_HOST = "ferry.host"
 
 
 def container_name(run_id: str) -> str:
-    return f"ferry-{run_id}"
+    return f"ferry-{run_id.replace(':', '_')}"
 
 
 class DockerBackend(DevBoxBackend):

@@ -47,9 +47,10 @@ async def list_runs(
     status_: Annotated[RunStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     page_token: str | None = None,
+    schedule: Annotated[str | None, Query(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")] = None,
 ) -> RunList:
-    """List Runs, newest first, through Temporal visibility."""
-    return await runs.list(status_, limit, page_token)
+    """List Runs, newest first, through Temporal visibility (`schedule=` for one schedule's)."""
+    return await runs.list(status_, limit, page_token, schedule)
 
 
 @router.get("/{run_id}", response_model=RunPublic)

@@ -1,0 +1,352 @@
+"""Schedules (Temporal Schedules whose action starts RunWorkflow) and webhook triggers."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from jinja2 import ChainableUndefined, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+from pydantic import ValidationError
+from temporalio.api.common.v1 import Payload
+from temporalio.client import (
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleCalendarSpec,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleRange,
+    ScheduleSpec,
+    ScheduleState,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+    WorkflowExecutionStatus,
+)
+from temporalio.common import SearchAttributePair
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.run_service import InvalidRun, RunConflict, RunNotFound, RunService
+from ferry import search_attributes as sa
+from ferry.schedules import (
+    ScheduleCreate,
+    SchedulePatch,
+    SchedulePublic,
+    ScheduleSpecIn,
+    TriggerCreate,
+    TriggerPublic,
+    safe_suffix,
+)
+from ferry.schemas import RunCreate, RunSpec, RunWorkflowInput, workflow_id_for
+
+SPEC_MEMO = "ferry_schedule_spec"
+OVERLAP = {"skip": ScheduleOverlapPolicy.SKIP, "buffer_one": ScheduleOverlapPolicy.BUFFER_ONE,
+           "buffer_all": ScheduleOverlapPolicy.BUFFER_ALL,
+           "cancel_other": ScheduleOverlapPolicy.CANCEL_OTHER,
+           "allow_all": ScheduleOverlapPolicy.ALLOW_ALL}
+
+
+class ScheduleNotFound(RunNotFound):
+    def __init__(self, schedule_id: str) -> None:
+        Exception.__init__(self, f"no schedule with id {schedule_id!r}")
+
+
+def autonomous(body: RunCreate, where: str) -> RunCreate:
+    """Scheduled and triggered Runs have nobody to answer: autonomous, with a target."""
+    if body.mode == "interactive":
+        raise InvalidRun("mode", f"{where} Runs are autonomous; mode must be autonomous (or unset)",
+                         "body.run")
+    if not body.target:
+        raise InvalidRun("target", f"{where} Runs are autonomous and need a target (a worker host)",
+                         "body.run")
+    return body.model_copy(update={"mode": "autonomous"})
+
+
+def temporal_spec(spec: ScheduleSpecIn, body: ScheduleCreate | None = None) -> ScheduleSpec:
+    kw: dict[str, Any] = {}
+    if body is not None:
+        kw = {"start_at": body.start_at, "end_at": body.end_at, "jitter": body.jitter}
+    if spec.cron:
+        return ScheduleSpec(cron_expressions=[spec.cron], time_zone_name=spec.time_zone, **kw)
+    if spec.interval:
+        return ScheduleSpec(intervals=[ScheduleIntervalSpec(every=spec.interval.every,
+                                                            offset=spec.interval.offset)], **kw)
+    assert spec.at is not None
+    at = spec.at.astimezone(UTC)
+    return ScheduleSpec(calendars=[ScheduleCalendarSpec(
+        second=[ScheduleRange(at.second)], minute=[ScheduleRange(at.minute)],
+        hour=[ScheduleRange(at.hour)], day_of_month=[ScheduleRange(at.day)],
+        month=[ScheduleRange(at.month)], year=[ScheduleRange(at.year)],
+        day_of_week=[ScheduleRange(0, 6)])], **kw)
+
+
+class ScheduleService:
+    def __init__(self, runs: RunService) -> None:
+        self.runs = runs
+        self.client = runs.client
+
+    def _action(self, spec: RunSpec, schedule_id: str,
+                schedule_spec: ScheduleSpecIn) -> ScheduleActionStartWorkflow:
+        # The server rewrites cron strings into calendars; the memo keeps the spec as given.
+        return ScheduleActionStartWorkflow(
+            "RunWorkflow", RunWorkflowInput(spec=spec), id=workflow_id_for(schedule_id),
+            task_queue=self.runs.settings.task_queue,
+            typed_search_attributes=self.runs.search_attributes(
+                spec, [SearchAttributePair(sa.SCHEDULE, schedule_id)]),
+            memo={SPEC_MEMO: schedule_spec.model_dump(mode="json", exclude_none=True)},
+        )
+
+    async def _decoded(self, action: ScheduleActionStartWorkflow) -> tuple[RunSpec, dict]:
+        """The Run template and the spec as given, from a described schedule's action."""
+        arg = action.args[0]
+        if isinstance(arg, Payload):  # describe hands back raw payloads
+            arg = (await self.client.data_converter.decode([arg], [RunWorkflowInput]))[0]
+        memo_payload = (action.memo or {}).get(SPEC_MEMO)
+        spec: Any = memo_payload
+        if isinstance(memo_payload, Payload):
+            spec = (await self.client.data_converter.decode([memo_payload], [dict]))[0]
+        return RunWorkflowInput.model_validate(arg).spec, spec or {}
+
+    async def create(self, body: ScheduleCreate) -> SchedulePublic:
+        run = autonomous(body.run, "scheduled")
+        spec = await self.runs.spec_for(run, body.name)
+        state = ScheduleState(paused=body.paused, note=body.note,
+                              limited_actions=body.spec.at is not None,
+                              remaining_actions=1 if body.spec.at is not None else 0)
+        try:
+            await self.client.create_schedule(body.name, Schedule(
+                action=self._action(spec, body.name, body.spec),
+                spec=temporal_spec(body.spec, body),
+                policy=SchedulePolicy(overlap=OVERLAP[body.overlap]), state=state),
+            )
+        except ScheduleAlreadyRunningError as e:
+            raise RunConflict(f"a schedule named {body.name!r} exists already") from e
+        return await self.get(body.name)
+
+    def _handle(self, schedule_id: str):
+        return self.client.get_schedule_handle(schedule_id)
+
+    async def _describe(self, schedule_id: str):
+        try:
+            return await self._handle(schedule_id).describe()
+        except RPCError as e:
+            if e.status == RPCStatusCode.NOT_FOUND:
+                raise ScheduleNotFound(schedule_id) from e
+            raise
+
+    async def get(self, schedule_id: str) -> SchedulePublic:
+        desc = await self._describe(schedule_id)
+        action = desc.schedule.action
+        assert isinstance(action, ScheduleActionStartWorkflow)
+        template, given = await self._decoded(action)
+        state = desc.schedule.state
+        recent = [await self._run_status(act.action.workflow_id, act.scheduled_at)
+                  for act in desc.info.recent_actions[-10:]
+                  if getattr(act.action, "workflow_id", None)]
+        return SchedulePublic(
+            id=desc.id, spec=given, run=template.model_dump(mode="json"),
+            paused=state.paused, note=state.note,
+            finished=state.limited_actions and state.remaining_actions == 0,
+            next_action_times=list(desc.info.next_action_times[:5]),
+            recent_runs=recent, num_actions=desc.info.num_actions)
+
+    async def _run_status(self, workflow_id: str, at: datetime) -> dict[str, Any]:
+        run_id = workflow_id.removeprefix("run-")
+        status = "unknown"
+        try:
+            desc = await self.client.get_workflow_handle(workflow_id).describe()
+            status = desc.typed_search_attributes.get(sa.STATUS) or status
+            if desc.status == WorkflowExecutionStatus.CANCELED:
+                status = "cancelled"
+        except RPCError:
+            pass
+        return {"id": run_id, "status": status, "scheduled_at": at.isoformat()}
+
+    async def list(self) -> list[SchedulePublic]:
+        ids = [s.id async for s in await self.client.list_schedules()]
+        out = []
+        for schedule_id in ids:
+            try:
+                out.append(await self.get(schedule_id))
+            except ScheduleNotFound:
+                continue
+        return out
+
+    async def patch(self, schedule_id: str, body: SchedulePatch) -> SchedulePublic:
+        desc = await self._describe(schedule_id)
+        action = desc.schedule.action
+        assert isinstance(action, ScheduleActionStartWorkflow)
+        template, given = await self._decoded(action)
+        if body.run is not None:
+            template = await self.runs.spec_for(autonomous(body.run, "scheduled"), schedule_id)
+        spec_in = body.spec or ScheduleSpecIn.model_validate(given)
+        new_action = self._action(template, schedule_id, spec_in)
+
+        def update(inp: ScheduleUpdateInput) -> ScheduleUpdate:
+            sched = inp.description.schedule
+            if body.spec is not None:
+                sched.spec = temporal_spec(body.spec)
+            sched.action = new_action
+            if body.note is not None:
+                sched.state.note = body.note
+            return ScheduleUpdate(schedule=sched)
+
+        await self._handle(schedule_id).update(update)
+        return await self.get(schedule_id)
+
+    async def pause(self, schedule_id: str, paused: bool) -> SchedulePublic:
+        await self._describe(schedule_id)
+        handle = self._handle(schedule_id)
+        await (handle.pause() if paused else handle.unpause())
+        return await self.get(schedule_id)
+
+    async def trigger(self, schedule_id: str) -> SchedulePublic:
+        await self._describe(schedule_id)
+        await self._handle(schedule_id).trigger(overlap=ScheduleOverlapPolicy.ALLOW_ALL)
+        return await self.get(schedule_id)
+
+    async def delete(self, schedule_id: str) -> None:
+        await self._describe(schedule_id)
+        await self._handle(schedule_id).delete()
+
+
+# ---------------------------------------------------------------------- triggers
+
+
+class TriggerStore:
+    """Triggers live in files under the data dir (0600): their secrets stay out of history."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, name: str) -> Path:
+        return self.root / f"{name}.json"
+
+    def save(self, body: TriggerCreate) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        if self.path(body.name).exists():
+            raise RunConflict(f"a trigger named {body.name!r} exists already")
+        tmp = self.path(body.name).with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(body.model_dump_json())
+        tmp.replace(self.path(body.name))
+
+    def get(self, name: str) -> TriggerCreate:
+        if not self.path(name).is_file():
+            raise _trigger_not_found(name)
+        return TriggerCreate.model_validate_json(self.path(name).read_text())
+
+    def all(self) -> list[TriggerCreate]:
+        if not self.root.is_dir():
+            return []
+        return [TriggerCreate.model_validate_json(p.read_text()) for p in sorted(self.root.glob("*.json"))]
+
+    def delete(self, name: str) -> None:
+        if not self.path(name).is_file():
+            raise _trigger_not_found(name)
+        self.path(name).unlink()
+
+
+def _trigger_not_found(name: str) -> RunNotFound:
+    e = RunNotFound.__new__(RunNotFound)
+    Exception.__init__(e, f"no trigger named {name!r}")
+    return e
+
+
+def public_trigger(t: TriggerCreate) -> TriggerPublic:
+    return TriggerPublic(name=t.name, run=t.run.model_dump(mode="json", exclude_none=True),
+                         filter=t.filter, hook_url=f"/hooks/{t.name}")
+
+
+def signature_ok(secret: str, body: bytes, header: str | None) -> bool:
+    if not header or not header.startswith("sha256="):
+        return False
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, header.removeprefix("sha256="))
+
+
+def _dig(data: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and part.isdigit() and int(part) < len(data):
+            data = data[int(part)]
+        else:
+            return None
+    return data
+
+
+def filter_matches(t: TriggerCreate, headers: dict[str, str], payload: Any) -> bool:
+    lower = {k.lower(): v for k, v in headers.items()}
+    if any(lower.get(k.lower()) != v for k, v in t.filter.headers.items()):
+        return False
+    return all(_dig(payload, k) == v for k, v in t.filter.payload.items())
+
+
+# Unsafe attributes (`__class__`, ...) come back undefined, and chains of them render empty.
+_ENV = SandboxedEnvironment(autoescape=False, undefined=ChainableUndefined)
+
+
+def render(template: str, context: dict[str, Any]) -> str:
+    """Fill `{{ placeholders }}` from the payload; no code runs (sandboxed Jinja)."""
+    try:
+        return _ENV.from_string(template).render(**context)
+    except TemplateError:
+        return ""
+
+
+def render_run(t: TriggerCreate, payload: Any, headers: dict[str, str]) -> RunCreate:
+    context = {**(payload if isinstance(payload, dict) else {}), "payload": payload,
+               "headers": headers}
+    data = t.run.model_dump(mode="json", exclude_none=True)
+    for key in ("instructions", "title", "branch", "repo", "ticket_url"):
+        if isinstance(data.get(key), str):
+            data[key] = render(data[key], context)
+    if not data.get("title"):
+        data.pop("title", None)
+    data["mode"] = "autonomous"
+    try:
+        return RunCreate.model_validate(data)
+    except ValidationError as e:
+        first = e.errors()[0]
+        raise InvalidRun(str(first["loc"][-1]), f"the rendered Run is invalid: {first['msg']}",
+                         "body.run") from e
+
+
+class TriggerService:
+    def __init__(self, runs: RunService, store: TriggerStore) -> None:
+        self.runs = runs
+        self.store = store
+
+    def create(self, body: TriggerCreate) -> TriggerPublic:
+        autonomous(body.run, "triggered")
+        self.store.save(body)
+        return public_trigger(body)
+
+    async def fire(self, name: str, raw: bytes, headers: dict[str, str]) -> dict[str, Any]:
+        t = self.store.get(name)
+        if not signature_ok(t.secret, raw, headers.get("x-hub-signature-256")):
+            raise PermissionError("missing or wrong X-Hub-Signature-256")
+        try:
+            payload = json.loads(raw or b"null")
+        except json.JSONDecodeError as e:
+            raise InvalidRun("body", f"the hook body is not JSON: {e}") from e
+        if not filter_matches(t, headers, payload):
+            return {"started": False, "reason": "filter did not match"}
+        delivery = headers.get("x-github-delivery") or headers.get("x-delivery-id")
+        run_id = f"hook-{name}-{safe_suffix(delivery)}" if delivery else None
+        body = render_run(t, payload, headers)
+        try:
+            run = await self.runs.create(body, run_id=run_id, reject_duplicate=True,
+                                         extra_attrs=[SearchAttributePair(sa.TRIGGER, name)])
+        except WorkflowAlreadyStartedError:
+            return {"started": False, "duplicate": True, "run_id": run_id}
+        return {"started": True, "run_id": run.id}

@@ -21,7 +21,7 @@ app = typer.Typer(help="Ferry: run AI coding agents on real work.", no_args_is_h
 devbox_app = typer.Typer(help="DevBox images and containers.", no_args_is_help=True)
 app.add_typer(devbox_app, name="devbox")
 out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 STATUS_STYLE = {"pending": "dim", "in_progress": "cyan", "waiting_for_input": "yellow",
                 "completed": "green", "failed": "red", "cancelled": "magenta"}
@@ -513,6 +513,128 @@ def build_image(
     except (ImageBuildError, DockerException) as e:
         fail(f"could not build {image}: {e}")
     out.print(f"{image}: {'already present' if how == 'present' else 'built (' + how + ')'}")
+
+
+schedule_app = typer.Typer(help="Schedules: Runs on cron, interval or once.", no_args_is_help=True)
+trigger_app = typer.Typer(help="Triggers: webhooks that start Runs.", no_args_is_help=True)
+app.add_typer(schedule_app, name="schedule")
+app.add_typer(trigger_app, name="trigger")
+
+
+def _run_body(instructions: str, target: str | None, engine: str, image: str | None) -> dict:
+    body: dict[str, Any] = {"instructions": instructions, "engine": engine, "mode": "autonomous"}
+    if target:
+        body["target"] = target
+    if image:
+        body["image"] = image
+    return body
+
+
+def _print_schedule(sc: dict[str, Any]) -> None:
+    state = "paused" if sc["paused"] else "finished" if sc["finished"] else "active"
+    out.print(f"[bold]{sc['id']}[/bold]  {state}  {json.dumps(sc['spec'])}")
+    if sc.get("note"):
+        out.print(f"  note: {sc['note']}")
+    for t in sc["next_action_times"]:
+        out.print(f"  next: {t}")
+    for r in sc.get("recent_runs", []):
+        out.print(f"  run {r['id']}  {_status(r['status'])}")
+
+
+@schedule_app.command("create")
+def schedule_create(
+    name: str,
+    instructions: str,
+    target: Annotated[str | None, typer.Option(help="Worker host (required).")] = None,
+    cron: Annotated[str | None, typer.Option(help="5-field cron expression.")] = None,
+    time_zone: Annotated[str, typer.Option(help="IANA time zone for --cron.")] = "UTC",
+    every: Annotated[str | None, typer.Option(help="Interval, e.g. 15m.")] = None,
+    at: Annotated[str | None, typer.Option(help="One time, ISO 8601.")] = None,
+    engine: Annotated[str, typer.Option()] = "script",
+    image: Annotated[str | None, typer.Option()] = None,
+    overlap: Annotated[str, typer.Option(help="skip|buffer_one|buffer_all|cancel_other|allow_all")] = "skip",
+    paused: Annotated[bool, typer.Option("--paused")] = False,
+) -> None:
+    """Create a schedule of autonomous Runs."""
+    spec: dict[str, Any] = {}
+    if cron:
+        spec = {"cron": cron, "time_zone": time_zone}
+    elif every:
+        spec = {"interval": {"every": every}}
+    elif at:
+        spec = {"at": at}
+    body = {"name": name, "run": _run_body(instructions, target, engine, image), "spec": spec,
+            "overlap": overlap, "paused": paused}
+    _print_schedule(Api().json("POST", "/schedules", json=body))
+
+
+@schedule_app.command("ls")
+def schedule_ls() -> None:
+    """List schedules."""
+    for sc in Api().json("GET", "/schedules"):
+        _print_schedule(sc)
+
+
+@schedule_app.command("show")
+def schedule_show(schedule_id: str) -> None:
+    """A schedule: spec, state, next fire times, recent Runs."""
+    _print_schedule(Api().json("GET", f"/schedules/{schedule_id}"))
+
+
+@schedule_app.command("pause")
+def schedule_pause(schedule_id: str) -> None:
+    _print_schedule(Api().json("POST", f"/schedules/{schedule_id}/pause"))
+
+
+@schedule_app.command("resume")
+def schedule_resume(schedule_id: str) -> None:
+    _print_schedule(Api().json("POST", f"/schedules/{schedule_id}/unpause"))
+
+
+@schedule_app.command("trigger")
+def schedule_trigger(schedule_id: str) -> None:
+    """Start one Run now."""
+    Api().json("POST", f"/schedules/{schedule_id}/trigger")
+    out.print(f"triggered {schedule_id}")
+
+
+@schedule_app.command("rm")
+def schedule_rm(schedule_id: str) -> None:
+    Api().request("DELETE", f"/schedules/{schedule_id}")
+    out.print(f"deleted {schedule_id}")
+
+
+@trigger_app.command("create")
+def trigger_create(
+    name: str,
+    instructions: str,
+    secret: Annotated[str, typer.Option(help="HMAC secret (shown nowhere after this).")],
+    target: Annotated[str | None, typer.Option(help="Worker host (required).")] = None,
+    event: Annotated[str | None, typer.Option(help="Only this X-GitHub-Event.")] = None,
+    action: Annotated[str | None, typer.Option(help="Only payloads with this action.")] = None,
+    engine: Annotated[str, typer.Option()] = "script",
+) -> None:
+    """Create a webhook trigger at /hooks/NAME."""
+    flt: dict[str, Any] = {"headers": {}, "payload": {}}
+    if event:
+        flt["headers"]["X-GitHub-Event"] = event
+    if action:
+        flt["payload"]["action"] = action
+    t = Api().json("POST", "/triggers", json={"name": name, "secret": secret, "filter": flt,
+                                              "run": _run_body(instructions, target, engine, None)})
+    out.print(f"trigger {t['name']}: POST {Api().url}{t['hook_url']}")
+
+
+@trigger_app.command("ls")
+def trigger_ls() -> None:
+    for t in Api().json("GET", "/triggers"):
+        out.print(f"[bold]{t['name']}[/bold]  {t['hook_url']}  filter {json.dumps(t['filter'])}")
+
+
+@trigger_app.command("rm")
+def trigger_rm(name: str) -> None:
+    Api().request("DELETE", f"/triggers/{name}")
+    out.print(f"deleted trigger {name}")
 
 
 def main() -> None:

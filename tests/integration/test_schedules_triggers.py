@@ -221,3 +221,43 @@ def test_trigger_validation(stack: FerryStack) -> None:
         r = c.post("/triggers", json={"name": "short", "secret": "123",
                                       "run": run_template(stack)})
         assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "secret"
+
+
+def test_cli_schedules_and_triggers(stack: FerryStack) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.integration.harness import ROOT
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FERRY_")}
+    env.update({"FERRY_URL": stack.api_url, "PYTHONPATH": str(ROOT)})
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "ferry.cli", *args], env=env,
+                              capture_output=True, text=True, timeout=60)
+
+    name = f"cli-{uuid.uuid4().hex[:6]}"
+    host = stack.settings.worker_host
+    made = cli("schedule", "create", name, "echo from-cli", "--target", host, "--cron", "0 4 * * *",
+               "--time-zone", "Europe/Paris", "--paused")
+    assert made.returncode == 0 and "paused" in made.stdout and "next:" in made.stdout
+    assert name in cli("schedule", "ls").stdout
+    assert cli("schedule", "resume", name).returncode == 0
+    assert "active" in cli("schedule", "show", name).stdout
+    assert "paused" in cli("schedule", "pause", name).stdout
+    assert cli("schedule", "trigger", name).returncode == 0
+    stack.wait_until(lambda: len(schedule_runs(stack, name)) == 1, 15, "the triggered Run")
+    assert cli("schedule", "rm", name).returncode == 0
+    missing = cli("schedule", "show", name)
+    assert missing.returncode == 1 and "404" in missing.stderr
+    bad = cli("schedule", "create", "x-bad", "echo", "--target", host, "--cron", "nope")
+    assert bad.returncode == 1 and "must have 5 fields (minute hour day month weekday)" in bad.stderr
+
+    tname = f"tcli-{uuid.uuid4().hex[:6]}"
+    t = cli("trigger", "create", tname, "echo hook", "--secret", "s3cret-value", "--target", host,
+            "--event", "issues")
+    assert t.returncode == 0 and f"/hooks/{tname}" in t.stdout
+    listed = cli("trigger", "ls")
+    assert tname in listed.stdout and "s3cret-value" not in listed.stdout
+    assert cli("trigger", "rm", tname).returncode == 0

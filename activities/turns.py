@@ -132,7 +132,7 @@ class TurnActivities:
             spec["engine"] = adapter.name
             spec["argv"] = adapter.command(EngineTurn(
                 prompt=inp.prompt or "", session_id=inp.session_id, model=inp.model,
-                effort=inp.effort))
+                effort=inp.effort, max_turns=inp.engine_max_turns))
         _write_json(spec_path, spec)
 
     def _replay(self, inp: FollowTurnInput, turn_dir: Path, cursor: TurnCursor,

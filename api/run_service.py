@@ -177,6 +177,7 @@ class RunService:
             model=body.model,
             effort=body.effort,
             max_turns=body.max_turns,
+            engine_max_turns=body.engine_max_turns,
             max_cost_usd=body.max_cost_usd,
             max_duration=body.max_duration,
             turn_timeout=body.turn_timeout,

@@ -83,6 +83,9 @@ class RunCreate(BaseModel):
     model: str | None = Field(default=None, max_length=200, description="Model, engine-specific.")
     effort: Effort | None = Field(default=None, description="Reasoning effort.")
     max_turns: int | None = Field(default=None, ge=1, le=10_000, description="Budget: turns.")
+    engine_max_turns: int | None = Field(
+        default=None, ge=1, le=1000,
+        description="Agent turns inside one engine turn (Claude Code --max-turns).")
     max_cost_usd: float | None = Field(default=None, gt=0, description="Budget: dollars.")
     max_duration: Duration | None = Field(default=None, description="Budget: wall time.")
     turn_timeout: Duration | None = Field(default=None, description="Watchdog: one turn's limit.")
@@ -199,6 +202,7 @@ class RunSpec(BaseModel):
     model: str | None = None
     effort: Effort | None = None
     max_turns: int | None = None
+    engine_max_turns: int | None = None
     max_cost_usd: float | None = None
     max_duration: timedelta | None = None
     turn_timeout: timedelta | None = None
@@ -362,6 +366,7 @@ class FollowTurnInput(BaseModel):
     session_id: str | None = None
     model: str | None = None
     effort: str | None = None
+    engine_max_turns: int | None = None
     time_limit: float | None = None
     index_offset: int = 0
     answers: dict[str, Any] | None = None

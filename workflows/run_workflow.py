@@ -347,6 +347,7 @@ class RunWorkflow:
                             prompt=st.turn_prompt if first else None,
                             session_id=st.session_id, model=self.spec.model,
                             effort=self.spec.effort, time_limit=self._turn_time_limit(),
+                            engine_max_turns=self.spec.engine_max_turns,
                             index_offset=st.commands_total,
                             answers=st.pending_answers if first else None),
             result_type=FollowTurnResult,

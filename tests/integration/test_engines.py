@@ -184,3 +184,11 @@ def test_secrets_never_leak(estack: FerryStack, engine: str) -> None:
         assert SECRET not in text, where
         assert CODEX_SECRET not in text, where
     assert json.dumps(SECRET) not in history
+
+
+def test_engine_max_turns_maps_to_claude_flag(estack: FerryStack) -> None:
+    run = estack.create_run("plain work", engine="claude-code", engine_max_turns=7)
+    done = estack.wait_status(run["id"], {"completed", "failed"})
+    assert done["status"] == "completed", done
+    texts = [s["payload"]["text"] for s in estack.timeline(run["id"]) if s["kind"] == "message"]
+    assert "max-turns=7" in texts

@@ -1,0 +1,65 @@
+"""Engine adapters and secrets, without any service: command lines, parsing, redaction."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from activities.engines.base import EngineTurn
+from activities.engines.claude_code import ClaudeCode, ClaudeCodePlan
+from activities.engines.codex import Codex
+from activities.secrets import load_secrets, redact
+from ferry.settings import Settings
+
+
+def test_claude_command_and_resume() -> None:
+    argv = ClaudeCode().command(EngineTurn(prompt="do it", model="opus", max_turns=5))
+    assert argv[:3] == ["claude", "-p", "do it"]
+    assert "--verbose" in argv and argv[argv.index("--output-format") + 1] == "stream-json"
+    assert argv[argv.index("--max-turns") + 1] == "5" and "--resume" not in argv
+    again = ClaudeCode().command(EngineTurn(prompt="next", session_id="s1"))
+    assert again[again.index("--resume") + 1] == "s1"
+    plan = ClaudeCodePlan().command(EngineTurn(prompt="p"))
+    assert plan[plan.index("--permission-mode") + 1] == "plan"
+
+
+def test_codex_resume_has_no_sandbox_flag() -> None:
+    first = Codex().command(EngineTurn(prompt="p", effort="high", model="gpt-5"))
+    assert "--sandbox" in first and 'model_reasoning_effort="high"' in first
+    resumed = Codex().command(EngineTurn(prompt="p2", session_id="t-1"))
+    assert "--sandbox" not in resumed
+    assert resumed[resumed.index("resume") + 1] == "t-1" and resumed[-1] == "p2"
+    assert 'sandbox_mode="danger-full-access"' in resumed
+
+
+def test_claude_parser_pairs_tools_and_classifies_is_error() -> None:
+    p = ClaudeCode().parser()
+    p.feed_line(json.dumps({"type": "system", "subtype": "init", "session_id": "s9"}))
+    assert p.feed_line(json.dumps({"type": "assistant", "message": {"content": [
+        {"type": "tool_use", "id": "t1", "name": "Bash", "input": {"command": "ls"}}]}})) == []
+    steps = p.feed_line(json.dumps({"type": "user", "message": {"content": [
+        {"type": "tool_result", "tool_use_id": "t1", "content": [{"type": "text", "text": "a"}]}]}}))
+    assert steps[0]["kind"] == "tool" and steps[0]["payload"]["name"] == "Bash"
+    assert steps[0]["payload"]["output_excerpt"] == "a"
+    p.feed_line(json.dumps({"type": "result", "subtype": "success", "is_error": True,
+                            "result": "API Error", "session_id": "s9"}))
+    turn, _ = p.finish(0, "")
+    assert turn.ok is False and turn.session_id == "s9" and "API Error" in turn.error
+
+
+def test_missing_terminal_event_is_a_failure() -> None:
+    p = Codex().parser()
+    p.feed_line(json.dumps({"type": "thread.started", "thread_id": "x"}))
+    turn, _ = p.finish(1, "boom")
+    assert not turn.ok and "without a final event" in turn.error and "boom" in turn.error
+
+
+def test_secrets_file_and_redaction(tmp_path: Path, monkeypatch) -> None:
+    f = tmp_path / "secrets"
+    f.write_text("# comment\nANTHROPIC_API_KEY='sk-from-file-123'\nOTHER=x\n")
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.setenv("CODEX_API_KEY", "codex-env-456")
+    found = load_secrets(Settings(secrets_file=f))
+    assert found["ANTHROPIC_API_KEY"] == "sk-from-file-123" and found["CODEX_API_KEY"] == "codex-env-456"
+    assert redact({"a": ["x sk-from-file-123 y"], "b": 3}, ["sk-from-file-123"]) == {
+        "a": ["x [REDACTED] y"], "b": 3}

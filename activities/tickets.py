@@ -22,6 +22,11 @@ def github_api(settings: Settings, ref: TicketRef) -> str:
     return "https://api.github.com" if ref.host == "github.com" else f"https://{ref.host}/api/v3"
 
 
+def trusted(host: str, hosts: str) -> bool:
+    """Tokens go only to the hosts configured for them, never to any host a URL names."""
+    return host.lower() in {h.strip().lower() for h in hosts.split(",") if h.strip()}
+
+
 class TicketActivities:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -46,7 +51,7 @@ class TicketActivities:
     async def _github(self, ref: TicketRef) -> Ticket:
         api = github_api(self.settings, ref)
         headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
-        if self.settings.github_token:
+        if self.settings.github_token and trusted(ref.host, self.settings.github_hosts):
             headers["Authorization"] = f"Bearer {self.settings.github_token}"
         async with httpx.AsyncClient(headers=headers, timeout=30) as client:
             base = f"{api}/repos/{ref.owner}/{ref.repo}"
@@ -61,7 +66,9 @@ class TicketActivities:
 
     async def _azure(self, ref: TicketRef) -> Ticket:
         api = (self.settings.azure_api_url or f"https://{ref.host}").rstrip("/")
-        auth = ("", self.settings.azure_token) if self.settings.azure_token else None
+        auth = (("", self.settings.azure_token)
+                if self.settings.azure_token and trusted(ref.host, self.settings.azure_hosts)
+                else None)
         async with httpx.AsyncClient(auth=auth, timeout=30) as client:
             base = f"{api}/{ref.owner}/{ref.repo}/_apis/wit/workitems/{ref.number}"
             item = await self._get(client, f"{base}?api-version=7.1", "Azure DevOps work item")

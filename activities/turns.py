@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from datetime import datetime
 from pathlib import Path
@@ -62,8 +63,9 @@ class TurnActivities:
         self.store = store
         self.client = client
         self.secrets = load_secrets(settings)
-        values = set(self.secrets.values()) | ({settings.openai_api_key} if settings.openai_api_key
-                                                else set())
+        values = set(self.secrets.values()) | {t for t in (
+            settings.openai_api_key, settings.github_token, settings.git_token,
+            settings.azure_token, settings.api_token) if t}
         self.secret_values = sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
 
     @activity.defn(name="follow_turn")
@@ -102,7 +104,11 @@ class TurnActivities:
                     return FollowTurnResult(cursor=cursor, outcome=TurnOutcome(ok=False, error=lost))
                 await asyncio.sleep(self.settings.poll_interval)
         except asyncio.CancelledError:
-            await asyncio.to_thread(self.backend.stop_turn, inp.devbox, inp.turn_id)
+            # Only a cancelled Run stops the turn; a worker shutdown or a lost heartbeat
+            # leaves it running for the next attempt to re-attach to.
+            details = activity.cancellation_details()
+            if details is not None and details.cancel_requested:
+                await asyncio.to_thread(self.backend.stop_turn, inp.devbox, inp.turn_id)
             raise
 
     def _write_spec(self, inp: FollowTurnInput, turn_dir: Path, adapter: EngineAdapter | None,
@@ -207,9 +213,12 @@ class TurnActivities:
                       payload=redact(data["payload"], self.secret_values))
 
     def _exec_step(self, inp: FollowTurnInput, event: dict[str, Any], line: int) -> StepIn:
+        # The events file is writable from inside the DevBox: trust only the runner's shape.
+        if not re.fullmatch(r"out/\d{5,}\.log", str(event.get("output_file", ""))):
+            event = {**event, "output_file": "out/invalid.log"}
         rel = f"turns/{inp.turn_id}/{event['output_file']}"
         src = self.backend.host_turn_dir(inp.run_id, inp.turn_id) / event["output_file"]
-        if src.exists():
+        if src.is_file() and not src.is_symlink():
             if self.secret_values:
                 text = src.read_bytes().decode("utf-8", "replace")
                 self.store.write_bytes(inp.run_id, rel, redact(text, self.secret_values).encode())

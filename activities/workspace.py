@@ -23,7 +23,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.devbox import DevBoxBackend
 from activities.secrets import redact
-from activities.tickets import github_api
+from activities.tickets import github_api, trusted
 from ferry.artifact_store import ArtifactStore
 from ferry.schemas import (
     AcceptInput,
@@ -55,13 +55,21 @@ class WorkspaceActivities:
         self.secret_values = secret_values + [t for t in (settings.git_token, settings.github_token,
                                                           settings.azure_token) if t]
 
-    def _git_env(self) -> dict[str, str]:
-        """Auth for https remotes as one-off git config in the environment."""
-        env = {**os.environ, **IDENTITY, "GIT_TERMINAL_PROMPT": "0"}
+    def _git_env(self, **extra: str) -> dict[str, str]:
+        """Environment for host-side git: no hooks or fsmonitor from the (DevBox-writable)
+        repository, and the token as one-off config scoped to the trusted git hosts."""
+        config = [("core.hooksPath", "/dev/null"), ("core.fsmonitor", "false")]
         if self.token:
             basic = base64.b64encode(f"x-access-token:{self.token}".encode()).decode()
-            env.update({"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.extraHeader",
-                        "GIT_CONFIG_VALUE_0": f"Authorization: Basic {basic}"})
+            for host in self.settings.git_token_hosts.split(","):
+                if host.strip():
+                    config.append((f"http.https://{host.strip()}/.extraHeader",
+                                   f"Authorization: Basic {basic}"))
+        env = {**os.environ, **IDENTITY, "GIT_TERMINAL_PROMPT": "0", **extra,
+               "GIT_CONFIG_COUNT": str(len(config))}
+        for i, (key, value) in enumerate(config):
+            env[f"GIT_CONFIG_KEY_{i}"] = key
+            env[f"GIT_CONFIG_VALUE_{i}"] = value
         return env
 
     def _fail(self, what: str, e: Exception) -> ApplicationError:
@@ -90,7 +98,7 @@ class WorkspaceActivities:
         return info
 
     def _clone(self, inp: PrepareInput, ws: Path, url: str) -> WorkspaceInfo:
-        work_branch = f"ferry/{inp.run_id}"
+        work_branch = f"ferry/{inp.run_id.replace(':', '-')}"  # ':' is not allowed in refs
         try:
             if (ws / ".git").exists():  # a retry: the clone is there already
                 repo = git.Repo(ws)
@@ -99,9 +107,9 @@ class WorkspaceActivities:
             base_branch = inp.branch or (inp.ticket.default_branch if inp.ticket else None) \
                 or repo.active_branch.name
             if work_branch not in repo.heads:
-                repo.git.checkout(base_branch)
+                repo.git.checkout(base_branch, env=self._git_env())
                 base_commit = repo.head.commit.hexsha
-                repo.git.checkout("-b", work_branch)
+                repo.git.checkout("-b", work_branch, env=self._git_env())
             else:
                 base_commit = repo.git.merge_base(work_branch, f"origin/{base_branch}")
         except git.GitCommandError as e:
@@ -137,23 +145,25 @@ class WorkspaceActivities:
                 sources.append((path, named))
             elif path.is_dir():
                 sources += [(p, p.relative_to(ws).as_posix()) for p in path.rglob("*") if p.is_file()]
+        root = ws.resolve()
         for src, rel in sources:
+            if src.is_symlink() or not src.resolve().is_relative_to(root):
+                continue  # the DevBox may plant links to host files
             target = f"{prefix}/artifacts/{rel}"
             self.store.copy_in(inp.run_id, target, src)
             result.artifacts.append(target)
         for turn in inp.turn_ids:  # raw engine/runner logs per turn, redacted
             events = self.backend.host_turn_dir(inp.run_id, turn) / "events.jsonl"
-            if events.exists():
+            if events.is_file() and not events.is_symlink():
                 text = redact(events.read_text(errors="replace"), self.secret_values)
                 self.store.write_bytes(inp.run_id, f"turns/{turn}/events.jsonl", text.encode())
         return result
 
-    @staticmethod
-    def _diff(ws: Path, base: str) -> tuple[str, list[FileChange]]:
+    def _diff(self, ws: Path, base: str) -> tuple[str, list[FileChange]]:
         """Diff of the work tree (new files included) against `base`, via a throwaway index."""
         repo = git.Repo(ws)
         with tempfile.TemporaryDirectory() as tmp:
-            env = {**os.environ, "GIT_INDEX_FILE": str(Path(tmp) / "index")}
+            env = self._git_env(GIT_INDEX_FILE=str(Path(tmp) / "index"))
             repo.git.read_tree(base, env=env)
             repo.git.add("-A", env=env)
             diff = repo.git.diff("--cached", base, env=env)
@@ -184,9 +194,10 @@ class WorkspaceActivities:
         branch = inp.workspace.work_branch
         try:
             repo = git.Repo(ws)
-            repo.git.add("-A")
+            env = self._git_env()
+            repo.git.add("-A", env=env)
             if repo.is_dirty(index=True, working_tree=False):
-                repo.git.commit("-m", inp.message, env={**os.environ, **IDENTITY})
+                repo.git.commit("-m", inp.message, env=env)
             commit = repo.head.commit.hexsha
             repo.git.push("origin", f"{branch}:refs/heads/{branch}", env=self._git_env())
         except git.GitCommandError as e:
@@ -198,7 +209,7 @@ class WorkspaceActivities:
         ref = inp.ticket.ref
         api = f"{github_api(self.settings, ref)}/repos/{ref.owner}/{ref.repo}/pulls"
         headers = {"Accept": "application/vnd.github+json"}
-        if self.settings.github_token:
+        if self.settings.github_token and trusted(ref.host, self.settings.github_hosts):
             headers["Authorization"] = f"Bearer {self.settings.github_token}"
         branch = inp.workspace.work_branch
         async with httpx.AsyncClient(headers=headers, timeout=30) as client:
@@ -219,7 +230,8 @@ class WorkspaceActivities:
         def reset() -> None:
             ws = self._ws(inp.run_id)
             repo = git.Repo(ws)
-            repo.git.reset("--hard", inp.base_commit)
-            repo.git.clean("-fdx", "-e", ".ferry")
+            env = self._git_env()
+            repo.git.reset("--hard", inp.base_commit, env=env)
+            repo.git.clean("-fdx", "-e", ".ferry", env=env)
             shutil.rmtree(ws / ".ferry" / "artifacts", ignore_errors=True)
         await asyncio.to_thread(reset)

@@ -8,6 +8,8 @@ from importlib import resources
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
+from temporalio.client import WorkflowQueryFailedError
+from temporalio.service import RPCError
 
 from api.deps import UNAUTHORIZED_DETAIL, token_ok
 from api.routes import health, runs, schedules, targets
@@ -49,6 +51,11 @@ def add_error_handlers(app: FastAPI) -> None:
     async def unsafe_path(request: Request, exc: Exception) -> Response:
         return JSONResponse({"detail": str(exc)}, status_code=400)
 
+    async def temporal_unavailable(request: Request, exc: Exception) -> Response:
+        return JSONResponse({"detail": f"Temporal could not answer: {exc}"}, status_code=503)
+
+    app.add_exception_handler(RPCError, temporal_unavailable)
+    app.add_exception_handler(WorkflowQueryFailedError, temporal_unavailable)
     app.add_exception_handler(RunNotFound, not_found)
     app.add_exception_handler(RunConflict, conflict)
     app.add_exception_handler(InvalidRun, invalid)
@@ -84,7 +91,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # A middleware, not a dependency, so /docs and /openapi.json are covered too.
         @app.middleware("http")
         async def require_token(request: Request, call_next) -> Response:
-            if not token_ok(request.headers.get("authorization", ""), token):
+            # Webhooks are authenticated by their HMAC signature; senders cannot add a token.
+            if not request.url.path.startswith("/hooks/") and \
+                    not token_ok(request.headers.get("authorization", ""), token):
                 return JSONResponse({"detail": UNAUTHORIZED_DETAIL}, status_code=401,
                                     headers={"WWW-Authenticate": "Bearer"})
             return await call_next(request)

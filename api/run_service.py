@@ -10,6 +10,7 @@ import binascii
 import secrets
 from dataclasses import dataclass
 
+from pydantic import ValidationError
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
@@ -29,6 +30,7 @@ from ferry import search_attributes as sa
 from ferry.artifact_store import ArtifactStore
 from ferry.questions import AnswersIn
 from ferry.schemas import (
+    MAX_TITLE_CHARS,
     MessageIn,
     ReviewIn,
     RunCreate,
@@ -110,11 +112,24 @@ class RunService:
             "keep_alive": old.keep_alive_seconds, "idle_timeout": old.idle_timeout_seconds,
             "question_timeout": old.question_timeout_seconds, "on_timeout": old.on_timeout,
             "model": old.model, "effort": old.effort, "repo": old.repo, "branch": old.branch,
-            "ticket_url": old.ticket_url,
+            "ticket_url": old.ticket_url, "max_turns": old.budgets.get("max_turns"),
+            "max_cost_usd": old.budgets.get("max_cost_usd"),
+            "max_duration": old.budgets.get("max_duration_seconds"),
+            "turn_timeout": old.budgets.get("turn_timeout_seconds"),
+            "engine_max_turns": old.budgets.get("engine_max_turns"),
         }
+        if old.instructions.strip():
+            base["instructions"] = old.instructions
+        else:
+            base.pop("instructions")
         if "instructions" not in given:
-            base["title"] = old.title
-        return RunCreate.model_validate({**base, **given})
+            base["title"] = old.title[:MAX_TITLE_CHARS]
+        try:
+            return RunCreate.model_validate({**base, **given})
+        except ValidationError as e:
+            first = e.errors()[0]
+            raise InvalidRun(str(first["loc"][-1]) if first["loc"] else "from_run",
+                             f"the copied Run is invalid: {first['msg']}") from e
 
     async def create(self, body: RunCreate, run_id: str | None = None,
                      extra_attrs: list[SearchAttributePair] | None = None,

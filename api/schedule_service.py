@@ -42,7 +42,6 @@ from ferry.schedules import (
     ScheduleSpecIn,
     TriggerCreate,
     TriggerPublic,
-    safe_suffix,
 )
 from ferry.schemas import RunCreate, RunSpec, RunWorkflowInput, workflow_id_for
 
@@ -186,7 +185,7 @@ class ScheduleService:
         template, given = await self._decoded(action)
         if body.run is not None:
             template = await self.runs.spec_for(autonomous(body.run, "scheduled"), schedule_id)
-        spec_in = body.spec or ScheduleSpecIn.model_validate(given)
+        spec_in = body.spec or ScheduleSpecIn.model_construct(**given)
         new_action = self._action(template, schedule_id, spec_in)
 
         def update(inp: ScheduleUpdateInput) -> ScheduleUpdate:
@@ -342,7 +341,8 @@ class TriggerService:
         if not filter_matches(t, headers, payload):
             return {"started": False, "reason": "filter did not match"}
         delivery = headers.get("x-github-delivery") or headers.get("x-delivery-id")
-        run_id = f"hook-{name}-{safe_suffix(delivery)}" if delivery else None
+        run_id = (f"hook-{name}-{hashlib.sha256(delivery.encode()).hexdigest()[:16]}"
+                  if delivery else None)
         body = render_run(t, payload, headers)
         try:
             run = await self.runs.create(body, run_id=run_id, reject_duplicate=True,

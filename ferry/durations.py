@@ -14,6 +14,7 @@ _ISO = re.compile(
     r"^P(?:(?P<w>\d+(?:\.\d+)?)W)?(?:(?P<d>\d+(?:\.\d+)?)D)?"
     r"(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$"
 )
+MAX_SECONDS = 3650 * 86400.0
 _UNITS = {"w": 604800.0, "d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 
 
@@ -38,6 +39,8 @@ def parse_duration(value: Any) -> timedelta:
         raise ValueError("a duration must be like 30s, 15m, 2h, 7d or ISO 8601 (PT2S)")
     if seconds < 0:
         raise ValueError("a duration cannot be negative")
+    if seconds > MAX_SECONDS:
+        raise ValueError("a duration cannot be longer than 3650d")
     return timedelta(seconds=seconds)
 
 

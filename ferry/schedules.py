@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -145,7 +144,3 @@ class TriggerPublic(BaseModel):
     run: dict[str, Any]
     filter: TriggerFilter
     hook_url: str
-
-
-def safe_suffix(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]", "-", text)[:36].strip("-") or "x"

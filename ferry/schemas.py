@@ -520,6 +520,7 @@ class RunState(BaseModel):
     attempts: list[AttemptResult] = Field(default_factory=list)
     accepted: AcceptResult | None = None
     accepted_turns: int = 0
+    reject_with: str | None = None
 
 
 class RunWorkflowInput(BaseModel):

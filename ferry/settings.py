@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     azure_api_url: str | None = None  # default: https://HOST (Azure DevOps Services)
     azure_token: str | None = None
     git_token: str | None = None  # for private https remotes; github_token is used if unset
+    git_token_hosts: str = "github.com"  # the only hosts git sends the token to
+    github_hosts: str = "github.com"  # ticket hosts that get FERRY_GITHUB_TOKEN
+    azure_hosts: str = "dev.azure.com"  # ticket hosts that get FERRY_AZURE_TOKEN
 
     # Run defaults (each can be set per Run)
     keep_alive: Duration = timedelta(minutes=30)

@@ -108,7 +108,6 @@ class RunWorkflow:
                                            image=inp.spec.image)
         self._archiving = False
         self._reviewing = False
-        self._reject: str | None = None
 
     # ------------------------------------------------------------------ run
 
@@ -152,9 +151,10 @@ class RunWorkflow:
             if not is_cancelled_exception(e):
                 st.error = _error_text(e)
                 st.running = None
-                await self._report(failed_with=st.error)
-                if st.phase == "keep_alive":
-                    st.phase = "teardown"
+                try:
+                    await self._report(failed_with=st.error)
+                except ActivityError as again:  # the report is best effort on this path
+                    workflow.logger.warning("could not report the failure: %s", again)
                 await self._teardown()
                 return await self._finish(archiver)
             st.running = None
@@ -603,21 +603,22 @@ class RunWorkflow:
         st = self.state
         assert st.keep_alive_until is not None
         remaining = (st.keep_alive_until - workflow.now()).total_seconds()
-        if not st.inbox and self._reject is None and remaining > 0:
+        if not st.inbox and st.reject_with is None and remaining > 0:
             try:
-                await workflow.wait_condition(lambda: bool(st.inbox) or self._reject is not None,
+                await workflow.wait_condition(lambda: bool(st.inbox) or st.reject_with is not None,
                                               timeout=timedelta(seconds=remaining))
             except TimeoutError:
                 pass
         # An accept in progress needs the workspace: the window closes after it.
         await workflow.wait_condition(lambda: not self._reviewing)
-        if self._reject is not None:
-            await self._start_attempt(self._reject)
+        if st.reject_with is not None:
+            await self._start_attempt(st.reject_with)
             return
         if not st.inbox:
             st.keep_alive_until = None
             st.phase = "teardown"
             return
+        await self._wake()
         st.keep_alive_until = None
         st.error = None
         st.completed_at = None
@@ -627,7 +628,9 @@ class RunWorkflow:
     async def _start_attempt(self, instructions: str) -> None:
         """reject: discard the workspace changes and try again (attempts are numbered)."""
         st = self.state
-        self._reject = None
+        st.reject_with = None
+        st.phase = "turn"  # no review may start while the workspace is reset
+        await self._wake()
         devbox = st.devboxes[-1]
         if st.workspace is not None:
             await workflow.execute_activity(
@@ -700,8 +703,6 @@ class RunWorkflow:
                 await self._archive_chunk()
             finally:
                 self._archiving = False
-        self._reviewing = False
-        self._reject: str | None = None
 
     async def _archive_all(self, archiver: asyncio.Task[None]) -> None:
         """Stop the background archiver and archive every live step (before CAN or the end)."""
@@ -782,7 +783,7 @@ class RunWorkflow:
             st.inbox.append(InboxMessage(text=body.message or "Please revise your changes.",
                                          received_at=workflow.now()))
         elif body.action == "reject":
-            self._reject = body.message or ""
+            st.reject_with = body.message or ""
         else:
             await self._accept(body.message)
         return self.details()
@@ -824,7 +825,7 @@ class RunWorkflow:
 
     def _check_review(self, body: ReviewIn) -> None:
         st = self.state
-        if st.phase != "keep_alive" or self._reject is not None or st.inbox:
+        if st.phase != "keep_alive" or st.reject_with is not None or st.inbox:
             raise ApplicationError(
                 f"Run {self.spec.id} cannot be reviewed now (status {st.status.value}): review a "
                 "finished Run while its DevBox is kept alive", type="NotReviewable")
@@ -871,7 +872,7 @@ class RunWorkflow:
                 "max_duration_seconds": spec.max_duration.total_seconds() if spec.max_duration
                 else None,
                 "turn_timeout_seconds": spec.turn_timeout.total_seconds() if spec.turn_timeout
-                else None}.items() if v is not None},
+                else None, "engine_max_turns": spec.engine_max_turns}.items() if v is not None},
         )
 
     @workflow.query(name="tail")

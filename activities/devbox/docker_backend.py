@@ -115,7 +115,9 @@ class DockerBackend(DevBoxBackend):
         )
 
     def exec(self, info: DevBoxInfo, command: str) -> tuple[int, str]:
-        res = self._container(info).exec_run(["sh", "-c", command], workdir=info.workspace)
+        # `timeout` keeps a tool call (e.g. a server started in the foreground) from hanging.
+        res = self._container(info).exec_run(["timeout", "600", "sh", "-c", command],
+                                             workdir=info.workspace)
         return res.exit_code, res.output.decode("utf-8", "replace")
 
     def stop_turn(self, info: DevBoxInfo, turn_id: str) -> None:

@@ -15,6 +15,12 @@ from activities.devbox.base import DevBoxBackend
 from ferry.schemas import DevBoxInfo
 
 
+def _base_env() -> dict[str, str]:
+    """What a local turn sees of the worker's environment: no tokens, no settings."""
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER", "SHELL", "TMPDIR")
+    return {k: os.environ[k] for k in keep if k in os.environ}
+
+
 class LocalBackend(DevBoxBackend):
     name = "local"
 
@@ -43,12 +49,15 @@ class LocalBackend(DevBoxBackend):
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
-            env={**os.environ, "FERRY_RUN_ID": info.run_id, **(env or {})},
+            env={**_base_env(), "FERRY_RUN_ID": info.run_id, **(env or {})},
         )
 
     def exec(self, info: DevBoxInfo, command: str) -> tuple[int, str]:
-        proc = subprocess.run(["sh", "-c", command], cwd=info.workspace, capture_output=True,
-                              text=True, timeout=60)
+        try:
+            proc = subprocess.run(["sh", "-c", command], cwd=info.workspace, capture_output=True,
+                                  text=True, timeout=600, env=_base_env())
+        except subprocess.TimeoutExpired:
+            return 124, "the command timed out after 600 s"
         return proc.returncode, proc.stdout + proc.stderr
 
     def stop_turn(self, info: DevBoxInfo, turn_id: str) -> None:

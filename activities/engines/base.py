@@ -64,8 +64,22 @@ def excerpt(value: Any, limit: int = EXCERPT) -> str:
     return text if len(text) <= limit else text[: limit // 2] + "\n[... truncated ...]\n" + text[-limit // 2:]
 
 
+def cap_payload(payload: dict[str, Any], text_limit: int = 8000,
+                json_limit: int = 16000) -> dict[str, Any]:
+    """Keep any one step small (it travels in a signal and lives in history)."""
+    out: dict[str, Any] = {}
+    for key, value in payload.items():
+        if isinstance(value, str) and len(value) > text_limit:
+            out[key] = excerpt(value, text_limit)
+        elif isinstance(value, dict | list) and len(json.dumps(value, default=str)) > json_limit:
+            out[key] = {"truncated": excerpt(value, json_limit)}
+        else:
+            out[key] = value
+    return out
+
+
 def step(kind: str, payload: dict[str, Any], started_at: datetime | None = None) -> dict[str, Any]:
-    return {"kind": kind, "payload": payload, "started_at": started_at or now()}
+    return {"kind": kind, "payload": cap_payload(payload), "started_at": started_at or now()}
 
 
 def raw_step(raw: str, why: str) -> dict[str, Any]:

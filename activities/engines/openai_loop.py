@@ -21,7 +21,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.devbox import DevBoxBackend
-from activities.engines.base import excerpt
+from activities.engines.base import cap_payload, excerpt
 from activities.secrets import redact
 from ferry.artifact_store import ArtifactStore
 from ferry.questions import QuestionSet
@@ -168,7 +168,7 @@ class ModelCallActivities:
 
     def _step(self, kind: str, payload: dict[str, Any]) -> StepIn:
         return StepIn(kind=kind, started_at=_now(), ended_at=_now(),  # type: ignore[arg-type]
-                      payload=redact(payload, self.secret_values))
+                      payload=redact(cap_payload(payload), self.secret_values))
 
     async def _sh(self, inp: ModelCallInput, command: str) -> tuple[int, str]:
         return await asyncio.to_thread(self.backend.exec, inp.devbox, command)

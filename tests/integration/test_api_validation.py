@@ -90,6 +90,9 @@ def test_api_token_required_when_set(tmp_path, docker_client) -> None:
         assert count_runs(s) == 0
         ok = httpx.get(f"{s.api_url}/runs", headers={"Authorization": "Bearer s3cret-token"})
         assert ok.status_code == 200
+        # Webhooks authenticate with their HMAC signature, not the API token.
+        hook = httpx.post(f"{s.api_url}/hooks/nosuch", content=b"{}")
+        assert hook.status_code == 404
     finally:
         s.stop()
 

@@ -178,3 +178,22 @@ def test_autonomous_without_target_is_422(stack: FerryStack, extra) -> None:
     assert r.json()["detail"][0]["loc"] == ["body", "target"]
     assert "autonomous Run needs a target" in r.json()["detail"][0]["msg"]
     assert count_runs(stack) == before
+
+
+def test_two_questions_in_two_turns(stack: FerryStack) -> None:
+    run = stack.create_run('ferry-ask "First?" --id one --options a,b --default a\n'
+                           'echo between\n'
+                           'ferry-ask "Second?" --id two --options c,d --default c\n'
+                           'cat "$FERRY_ANSWERS"')
+    stack.wait_status(run["id"], {"waiting_for_input"})
+    with stack.client() as c:
+        assert c.post(f"/runs/{run['id']}/answers", json={"answers": {"one": "b"}}).status_code == 200
+    second = stack.wait_status(run["id"], {"waiting_for_input", "completed", "failed"})
+    assert second["status"] == "waiting_for_input", second
+    assert second["questions"]["questions"][0]["id"] == "two"
+    with stack.client() as c:
+        assert c.post(f"/runs/{run['id']}/answers", json={"answers": {"two": "d"}}).status_code == 200
+    done = stack.wait_status(run["id"], {"completed", "failed"})
+    assert done["status"] == "completed", done
+    last = [s for s in stack.timeline(run["id"]) if s["kind"] == "exec"][-1]
+    assert json.loads(last["payload"]["output_excerpt"]) == {"answers": {"two": "d"}}

@@ -128,7 +128,7 @@ class Stack:
 
     def urls(self) -> dict[str, str]:
         s = self.settings
-        urls = {"API": s.api_url, "API docs": f"{s.api_url}/docs"}
+        urls = {"Web UI": f"{s.api_url}/", "API": s.api_url, "API docs": f"{s.api_url}/docs"}
         if not s.temporal_address:
             urls["Temporal UI"] = f"http://127.0.0.1:{s.temporal_ui_port}"
         urls["Temporal"] = s.effective_temporal_address

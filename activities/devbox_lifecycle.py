@@ -17,9 +17,19 @@ class DevBoxActivities:
 
     @activity.defn(name="launch_devbox")
     async def launch_devbox(self, inp: LaunchInput) -> DevBoxInfo:
-        """Create the Run's DevBox here; the result names this host's task queue."""
+        """Create the Run's DevBox here; the result names this host's task queue.
+
+        Heartbeats while the backend works, so a launch lost with its worker is retried
+        within the heartbeat timeout rather than the whole start-to-close timeout.
+        """
+        task = asyncio.ensure_future(asyncio.to_thread(self.backend.launch, inp.run_id, inp.image))
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=2.0)
+            if done:
+                break
+            activity.heartbeat()
         try:
-            return await asyncio.to_thread(self.backend.launch, inp.run_id, inp.image)
+            return task.result()
         except DevBoxError as e:
             raise ApplicationError(str(e), type="DevBoxError", non_retryable=True) from e
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from temporalio.client import Client
@@ -70,6 +71,8 @@ def build_workers(client: Client, settings: Settings, backend: DevBoxBackend) ->
 
 
 async def run_worker(settings: Settings) -> None:
+    # Activities do their blocking work (Docker, git, files) in threads: give them room.
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=64))
     client = await connect(settings)
     await ensure_search_attributes(client, settings.temporal_namespace)
     settings.artifacts_dir.mkdir(parents=True, exist_ok=True)

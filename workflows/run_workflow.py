@@ -242,6 +242,7 @@ class RunWorkflow:
             result_type=DevBoxInfo,
             task_queue=queue,
             start_to_close_timeout=LAUNCH_TIMEOUT,
+            heartbeat_timeout=timedelta(seconds=30),
             schedule_to_start_timeout=timedelta(minutes=5) if st.target else None,
             retry_policy=RetryPolicy(maximum_attempts=3, non_retryable_error_types=["DevBoxError"]),
         )

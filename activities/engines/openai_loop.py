@@ -35,6 +35,7 @@ SYSTEM_PROMPT = (
     "When the task is done, call finish with a short summary."
 )
 
+WRITE_CHUNK = 64 * 1024
 _QUESTION_SCHEMA = {
     "type": "object",
     "properties": {
@@ -193,8 +194,16 @@ class ModelCallActivities:
         if name == "write_file":
             path = shlex.quote(str(args.get("path", "")))
             data = base64.b64encode(str(args.get("content", "")).encode()).decode()
-            code, output = await self._sh(
-                inp, f"mkdir -p \"$(dirname -- {path})\" && echo {data} | base64 -d > {path}")
+            tmp = shlex.quote(f"/tmp/ferry-write-{inp.call}.b64")
+            code, output = await self._sh(inp, f"mkdir -p \"$(dirname -- {path})\" && : > {tmp}")
+            # In chunks: one shell argument cannot hold a large file (E2BIG).
+            for i in range(0, len(data), WRITE_CHUNK):
+                if code != 0:
+                    break
+                code, output = await self._sh(inp, f"printf %s {data[i:i + WRITE_CHUNK]} >> {tmp}")
+            if code == 0:
+                code, output = await self._sh(inp, f"base64 -d {tmp} > {path}; rc=$?; rm -f {tmp}; "
+                                                   "exit $rc")
             text = "written" if code == 0 else f"error: {output}"
             return text, self._step("tool", {"name": name, "input": {"path": args.get("path")},
                                              "output_excerpt": text, "is_error": code != 0}), {}

@@ -192,3 +192,10 @@ def test_engine_max_turns_maps_to_claude_flag(estack: FerryStack) -> None:
     assert done["status"] == "completed", done
     texts = [s["payload"]["text"] for s in estack.timeline(run["id"]) if s["kind"] == "message"]
     assert "max-turns=7" in texts
+
+
+def test_a_background_child_holding_stdout_does_not_hang_the_turn(estack: FerryStack) -> None:
+    run = estack.create_run("start a background daemon", engine="claude-code")
+    done = estack.wait_status(run["id"], {"completed", "failed"}, timeout=45)
+    assert done["status"] == "completed", done
+    assert done["summary"] == "Left a daemon behind."

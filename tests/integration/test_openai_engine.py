@@ -132,3 +132,22 @@ def test_api_key_is_sent_but_never_kept(ostack: FerryStack, fake: FakeOpenAI) ->
                         (ostack.data_dir / "artifacts" / "runs" / run["id"]).rglob("*")
                         if p.is_file())
     assert "[REDACTED]" in artifacts and KEY not in artifacts
+
+
+def test_write_file_handles_large_content(ostack: FerryStack, fake: FakeOpenAI) -> None:
+    big = "x" * 300_000 + "\n"
+
+    def scenario(messages):
+        n = assistant_turns(messages)
+        if n == 0:
+            return reply([tool_call("write_file", dumps({"path": "big.txt", "content": big}))])
+        if n == 1:
+            return reply([tool_call("exec", dumps({"command": "wc -c < big.txt"}))])
+        return reply([tool_call("finish", dumps({"summary": "big file written"}))])
+
+    fake.scenarios["TASK-big"] = scenario
+    run = ostack.create_run("TASK-big: write a big file", engine="openai")
+    done = ostack.wait_status(run["id"], {"completed", "failed"}, timeout=90)
+    assert done["status"] == "completed", done
+    tools = [s["payload"] for s in ostack.timeline(run["id"]) if s["kind"] == "tool"]
+    assert tools[0]["is_error"] is False and tools[1]["output_excerpt"].strip() == "300001"

@@ -6,17 +6,15 @@ pull requests (list with `head`/`state` filters, create). Requests are recorded.
 
 from __future__ import annotations
 
-import threading
-import time
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI, HTTPException, Request
 
+from tests.integration.loopback import LoopbackServer
 
-class FakeGitHub:
+
+class FakeGitHub(LoopbackServer):
     def __init__(self, port: int) -> None:
-        self.port = port
         self.issues: dict[tuple[str, str, int], dict[str, Any]] = {}
         self.comments: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
         self.repos: dict[tuple[str, str], dict[str, Any]] = {}
@@ -64,9 +62,7 @@ class FakeGitHub:
             self.pulls.append(pull)
             return pull
 
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                                    log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        super().__init__(app, port)
 
     @property
     def url(self) -> str:
@@ -82,12 +78,3 @@ class FakeGitHub:
         self.repos[(owner, repo)] = {"full_name": f"{owner}/{repo}", "clone_url": clone_url,
                                      "default_branch": default_branch, "private": False}
 
-    def start(self) -> FakeGitHub:
-        self.thread.start()
-        while not self.server.started:
-            time.sleep(0.05)
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)

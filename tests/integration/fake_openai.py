@@ -8,14 +8,14 @@ It speaks the real wire format (`POST /v1/chat/completions` with `tools`, respon
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI, Request
+
+from tests.integration.loopback import LoopbackServer
 
 Scenario = Callable[[list[dict[str, Any]]], dict[str, Any]]
 
@@ -37,9 +37,8 @@ def reply(tool_calls: list[dict[str, Any]] | None = None, content: str | None = 
             "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}}
 
 
-class FakeOpenAI:
+class FakeOpenAI(LoopbackServer):
     def __init__(self, port: int) -> None:
-        self.port = port
         self.requests: list[dict[str, Any]] = []
         self.scenarios: dict[str, Scenario] = {}
         app = FastAPI()
@@ -54,23 +53,12 @@ class FakeOpenAI:
                     return scenario(body["messages"])
             return reply(content=f"no scenario for {first_user!r}")
 
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                                    log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        super().__init__(app, port)
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def start(self) -> FakeOpenAI:
-        self.thread.start()
-        while not self.server.started:
-            time.sleep(0.05)
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
 
 
 def assistant_turns(messages: list[dict[str, Any]]) -> int:

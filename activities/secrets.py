@@ -40,3 +40,12 @@ def redact(value: Any, secrets: list[str]) -> Any:
     if isinstance(value, list):
         return [redact(v, secrets) for v in value]
     return value
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """Every secret value the worker knows (engine keys and Ferry's own tokens), longest
+    first so a value containing another is redacted whole."""
+    values = set(load_secrets(settings).values()) | {t for t in (
+        settings.openai_api_key, settings.github_token, settings.git_token,
+        settings.azure_token, settings.api_token) if t}
+    return sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)

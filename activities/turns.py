@@ -24,7 +24,7 @@ from temporalio.client import Client
 from activities.devbox import DevBoxBackend
 from activities.engines.base import EngineAdapter, EngineTurn, StreamParser
 from activities.engines.registry import ADAPTERS
-from activities.secrets import load_secrets, redact
+from activities.secrets import load_secrets, redact, secret_values
 from ferry.artifact_store import ArtifactStore
 from ferry.questions import QuestionSet
 from ferry.schemas import (
@@ -63,10 +63,7 @@ class TurnActivities:
         self.store = store
         self.client = client
         self.secrets = load_secrets(settings)
-        values = set(self.secrets.values()) | {t for t in (
-            settings.openai_api_key, settings.github_token, settings.git_token,
-            settings.azure_token, settings.api_token) if t}
-        self.secret_values = sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
+        self.secret_values = secret_values(settings)
 
     @activity.defn(name="follow_turn")
     async def follow_turn(self, inp: FollowTurnInput) -> FollowTurnResult:

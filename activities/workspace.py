@@ -52,8 +52,7 @@ class WorkspaceActivities:
         self.backend = backend
         self.store = store
         self.token = settings.git_token or settings.github_token
-        self.secret_values = secret_values + [t for t in (settings.git_token, settings.github_token,
-                                                          settings.azure_token) if t]
+        self.secret_values = secret_values
 
     def _git_env(self, **extra: str) -> dict[str, str]:
         """Environment for host-side git: no hooks or fsmonitor from the (DevBox-writable)

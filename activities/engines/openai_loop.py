@@ -75,8 +75,7 @@ class ModelCallActivities:
         self.settings = settings
         self.backend = backend
         self.store = store
-        self.secret_values = secret_values + ([settings.openai_api_key]
-                                              if settings.openai_api_key else [])
+        self.secret_values = secret_values
 
     def _path(self, call: int) -> str:
         return f"openai/call-{call:04d}.json"

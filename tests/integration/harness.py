@@ -149,12 +149,13 @@ class FerryStack:
             time.sleep(0.2)
         raise AssertionError(f"Run {run_id} still {run.get('status')} after {timeout}s: {run}")
 
-    def wait_until(self, check: Callable[[], bool], timeout: float, what: str) -> None:
+    def wait_until(self, check: Callable[[], bool], timeout: float, what: str,
+                   every: float = 0.1) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if check():
                 return
-            time.sleep(0.1)
+            time.sleep(every)
         raise AssertionError(f"timed out waiting for {what}")
 
     def sse(self, run_id: str, headers: dict[str, str] | None = None) -> Iterator[tuple[str, str | None, Any]]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -19,16 +18,6 @@ from tests.integration.harness import FerryStack, pending_activities
 
 N = 500
 SCRIPT = 'ferry-ask "Go on?" --id go --options yes,no --default yes\ncat "$FERRY_ANSWERS"'
-
-
-def wait_calmly(check, timeout: float, what: str) -> None:
-    """Poll every 2 s: listing 500 Runs is not free, and the server is busy enough."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.mark.slow
@@ -49,7 +38,9 @@ def test_five_hundred_paused_runs_all_complete(tmp_path: Path) -> None:
             def count(status: str) -> int:
                 return len(c.get("/runs", params={"status": status, "limit": 500}).json()["runs"])
 
-            wait_calmly(lambda: count("waiting_for_input") == N, 600, f"{N} Runs to pause")
+            # Poll every 2 s: listing 500 Runs is not free and the server is busy enough.
+            s.wait_until(lambda: count("waiting_for_input") == N, 600, f"{N} Runs to pause",
+                         every=2)
             address = s.settings.effective_temporal_address
             for run_id in random.sample(ids, 20):
                 assert asyncio.run(pending_activities(address, f"run-{run_id}")) == 0
@@ -59,7 +50,7 @@ def test_five_hundred_paused_runs_all_complete(tmp_path: Path) -> None:
                               json={"answers": {"go": "yes"}}).status_code
 
             assert set(pool.map(answer, ids)) == {200}
-            wait_calmly(lambda: count("completed") == N, 600, f"{N} Runs to complete")
+            s.wait_until(lambda: count("completed") == N, 600, f"{N} Runs to complete", every=2)
         for run_id in random.sample(ids, 5):
             execs = [x for x in s.timeline(run_id) if x["kind"] == "exec"]
             assert execs[-1]["payload"]["output_excerpt"] == '{"answers": {"go": "yes"}}'

@@ -22,7 +22,8 @@ class DevBoxActivities:
         Heartbeats while the backend works, so a launch lost with its worker is retried
         within the heartbeat timeout rather than the whole start-to-close timeout.
         """
-        task = asyncio.ensure_future(asyncio.to_thread(self.backend.launch, inp.run_id, inp.image))
+        task = asyncio.ensure_future(asyncio.to_thread(self.backend.launch, inp.run_id, inp.image,
+                                                     inp.run_as_root))
         while True:
             done, _ = await asyncio.wait({task}, timeout=2.0)
             if done:

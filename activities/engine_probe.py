@@ -36,7 +36,7 @@ class ProbeActivities:
                 missing[name] = "unknown engine in FERRY_ENGINE_PRIORITY"
                 continue
             code, _ = await asyncio.to_thread(
-                self.backend.exec, inp.devbox, f"command -v {adapter.binary}")
+                self.backend.exec, inp.devbox, ["sh", "-c", f"command -v {adapter.binary}"])
             if code != 0:
                 missing[name] = f"the `{adapter.binary}` CLI is not in the DevBox image"
             elif not any(secrets.get(c) for c in adapter.credentials):

@@ -49,3 +49,27 @@ def secret_values(settings: Settings) -> list[str]:
         settings.openai_api_key, settings.github_token, settings.git_token,
         settings.azure_token, settings.api_token) if t}
     return sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
+
+
+class StreamRedactor:
+    """Redacts secrets from a byte stream fed in chunks, even across chunk boundaries."""
+
+    def __init__(self, secrets: list[str], write) -> None:
+        self.secrets = [s.encode() for s in secrets]
+        self.keep = max((len(s) for s in self.secrets), default=1) - 1
+        self.write = write
+        self.carry = b""
+
+    def feed(self, chunk: bytes) -> None:
+        data = self.carry + chunk
+        for s in self.secrets:
+            data = data.replace(s, REDACTED.encode())
+        cut = max(0, len(data) - self.keep)
+        if cut:
+            self.write(data[:cut])
+        self.carry = data[cut:]
+
+    def close(self) -> None:
+        if self.carry:
+            self.write(self.carry)
+        self.carry = b""

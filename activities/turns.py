@@ -5,6 +5,11 @@ then returns its cursor so the workflow can continue-as-new between slices. A re
 or next-slice call re-attaches to the same turn: the runner is started at most once.
 A turn is either a list of shell commands (`script`) or one engine CLI process whose
 stream the engine's adapter parses into steps.
+
+Everything read back is DevBox-written data: only lines signed by the turn runner count
+(activities/devbox/events.py), files are read without following links and with caps
+(activities/devbox/hostio.py), and the turn spec goes the other way through the DevBox's
+read-only `ferry/in`.
 """
 
 from __future__ import annotations
@@ -21,10 +26,10 @@ from pydantic import ValidationError
 from temporalio import activity
 from temporalio.client import Client
 
-from activities.devbox import DevBoxBackend
-from activities.engines.base import EngineAdapter, EngineTurn, StreamParser
+from activities.devbox import DevBoxBackend, events, hostio
+from activities.engines.base import STEP_KINDS_FROM_ENGINES, EngineAdapter, EngineTurn, StreamParser
 from activities.engines.registry import ADAPTERS
-from activities.secrets import load_secrets, redact, secret_values
+from activities.secrets import StreamRedactor, load_secrets, redact, secret_values
 from ferry.artifact_store import ArtifactStore
 from ferry.questions import QuestionSet
 from ferry.schemas import (
@@ -43,6 +48,8 @@ MAX_BATCH_STEPS = 100
 MAX_BATCH_BYTES = 128 * 1024
 RUNNER_START_GRACE = 30.0
 RUNNER_STALE_AFTER = 30.0
+MAX_TAMPER_STEPS = 20  # forged lines shown per turn; the rest only counted
+MAX_TEXT = 8000
 
 
 class _Reader:
@@ -50,8 +57,18 @@ class _Reader:
 
     def __init__(self, adapter: EngineAdapter | None) -> None:
         self.parser: StreamParser | None = adapter.parser() if adapter else None
-        self.asked: dict[str, Any] | None = None
+        self.asked: Any = None
         self.running: RunningCommand | None = None
+        self.stored = 0  # bytes of command output stored by this call
+
+
+def _text(value: Any, limit: int = MAX_TEXT) -> str:
+    text = value if isinstance(value, str) else ""
+    return text if len(text) <= limit else text[:limit] + "\n[... truncated ...]"
+
+
+def _int(value: Any, default: int = 0) -> int:
+    return value if type(value) is int else default
 
 
 class TurnActivities:
@@ -76,29 +93,34 @@ class TurnActivities:
         adapter = ADAPTERS.get(inp.engine)
         env = {n: v for n, v in self.secrets.items() if adapter and n in adapter.credentials}
         turn_dir = self.backend.host_turn_dir(inp.run_id, inp.turn_id)
-        self._write_spec(inp, turn_dir, adapter, sorted(env))
+        key = await asyncio.to_thread(self.backend.turn_key, inp.run_id, inp.turn_id)
+        await asyncio.to_thread(self._write_spec, inp, adapter, sorted(env))
         await asyncio.to_thread(self.backend.start_turn, inp.devbox, inp.turn_id, env)
         reader = _Reader(adapter)
-        self._replay(inp, turn_dir, cursor, reader)
+        await asyncio.to_thread(self._replay, turn_dir, key, cursor, reader)
         handle = self.client.get_workflow_handle(activity.info().workflow_id)
         started = time.monotonic()
         deadline = started + self.settings.turn_slice_seconds
         try:
             while True:
-                batch, outcome, more = self._read(inp, turn_dir, cursor, reader)
+                batch, outcome, more = await asyncio.to_thread(
+                    self._read, inp, turn_dir, key, cursor, reader)
                 if batch.cursor.lines > cursor.lines:
                     await handle.signal("add_steps", batch)
-                    cursor = batch.cursor
+                cursor = batch.cursor
                 activity.heartbeat(cursor.model_dump())
                 if outcome is not None:
-                    return FollowTurnResult(cursor=cursor, outcome=outcome)
+                    if not outcome.ok:  # the runner may still be going (a voided turn)
+                        await asyncio.to_thread(self.backend.stop_turn, inp.devbox, inp.turn_id)
+                    return FollowTurnResult(cursor=cursor, outcome=outcome, stored_bytes=reader.stored)
                 if more:
                     continue
                 if time.monotonic() > deadline:
-                    return FollowTurnResult(cursor=cursor)
-                lost = self._runner_lost(turn_dir, started)
+                    return FollowTurnResult(cursor=cursor, stored_bytes=reader.stored)
+                lost = await asyncio.to_thread(self._runner_lost, turn_dir, key, started)
                 if lost:
-                    return FollowTurnResult(cursor=cursor, outcome=TurnOutcome(ok=False, error=lost))
+                    return FollowTurnResult(cursor=cursor, outcome=TurnOutcome(ok=False, error=lost),
+                                            stored_bytes=reader.stored)
                 await asyncio.sleep(self.settings.poll_interval)
         except asyncio.CancelledError:
             # Only a cancelled Run stops the turn; a worker shutdown or a lost heartbeat
@@ -108,26 +130,35 @@ class TurnActivities:
                 await asyncio.to_thread(self.backend.stop_turn, inp.devbox, inp.turn_id)
             raise
 
-    def _write_spec(self, inp: FollowTurnInput, turn_dir: Path, adapter: EngineAdapter | None,
+    # ------------------------------------------------------------------ host -> DevBox
+
+    def _write_spec(self, inp: FollowTurnInput, adapter: EngineAdapter | None,
                     secret_env: list[str]) -> None:
-        spec_path = turn_dir / "spec.json"
-        if spec_path.exists():
-            return
-        turn_dir.mkdir(parents=True, exist_ok=True)
-        control = self.backend.host_control_dir(inp.run_id)
+        layout = self.backend.layout(inp.run_id)
+        if (layout.inbox / "turns" / inp.turn_id / "spec.json").exists():
+            return  # later slices re-attach; the spec is the first slice's
+        box = inp.devbox
         if inp.answers is not None:
-            _write_json(control / "answers.json", {"answers": inp.answers})
+            self.backend.write_in(layout, "answers.json",
+                                  json.dumps({"answers": inp.answers}).encode())
+        env = {**inp.env, "FERRY_RUN_ID": inp.run_id, "FERRY_TURN_ID": inp.turn_id,
+               "FERRY_ANSWERS": f"{box.in_dir}/answers.json",
+               "FERRY_WORKSPACE": box.workspace, "HOME": box.home or box.workspace,
+               # Claude Code refuses bypass mode as root unless it is told it is sandboxed.
+               "IS_SANDBOX": "1"}
         spec: dict[str, Any] = {
+            "turn_id": inp.turn_id,
+            "out_dir": f"{box.out_dir}/turns/{inp.turn_id}",
+            "stop_file": f"{box.in_dir}/turns/{inp.turn_id}/stop",
+            "bin_dir": f"{box.in_dir}/bin",
+            "workspace": box.workspace,
+            "state_dir": box.state_dir,
+            "ask_file": f"{box.state_dir}/ask-{inp.turn_id}.json",
+            "user": {"uid": box.uid, "gid": box.gid} if box.uid is not None else None,
+            "drop_caps": box.uid == 0 and box.backend == "docker",
             "commands": inp.commands,
             "index_offset": inp.index_offset,
-            "workspace": inp.devbox.workspace,
-            "state_dir": f"{inp.devbox.control_dir}/state",
-            "env": {"FERRY_RUN_ID": inp.run_id, "FERRY_TURN_ID": inp.turn_id,
-                    "FERRY_ANSWERS": f"{inp.devbox.control_dir}/answers.json",
-                    # Engine session stores live in the DevBox and survive across turns.
-                    "HOME": "/root" if inp.devbox.backend == "docker" else
-                            f"{inp.devbox.control_dir}/home",
-                    "IS_SANDBOX": "1"},
+            "env": env,
             "secret_env": secret_env,
             "time_limit": inp.time_limit,
         }
@@ -136,52 +167,71 @@ class TurnActivities:
             spec["argv"] = adapter.command(EngineTurn(
                 prompt=inp.prompt or "", session_id=inp.session_id, model=inp.model,
                 effort=inp.effort, max_turns=inp.engine_max_turns))
-        _write_json(spec_path, spec)
+        self.backend.write_in(layout, f"turns/{inp.turn_id}/spec.json", json.dumps(spec).encode())
 
-    def _replay(self, inp: FollowTurnInput, turn_dir: Path, cursor: TurnCursor,
-                reader: _Reader) -> None:
+    # ------------------------------------------------------------------ DevBox -> host
+
+    def _replay(self, turn_dir: Path, key: str, cursor: TurnCursor, reader: _Reader) -> None:
         """Rebuild parser state from the lines already delivered (steps are not re-sent)."""
-        events = turn_dir / "events.jsonl"
-        if cursor.lines == 0 or not events.exists():
-            return
-        with events.open("rb") as f:
-            data = f.read(cursor.offset)
-        for raw in data.splitlines():
-            event = json.loads(raw)
-            if event.get("type") == "question":
-                reader.asked = event
-            elif event.get("type") == "engine_line" and reader.parser is not None:
-                reader.parser.feed_line(event["raw"])
+        offset, index = 0, 0
+        while offset < cursor.offset:
+            try:
+                got = events.read_lines(turn_dir, key, offset, index,
+                                        cap=min(events.MAX_READ, cursor.offset - offset))
+            except hostio.UnsafeFile:
+                return
+            if got.offset == offset:
+                return
+            for line in got.lines:
+                event = line.event
+                if event is None or event["n"] >= cursor.seq:
+                    continue
+                if event.get("type") == "question":
+                    reader.asked = event.get("questions")
+                elif event.get("type") == "engine_line" and reader.parser is not None:
+                    reader.parser.feed_line(_text(event.get("raw"), events.MAX_LINE))
+            offset, index = got.offset, index + len(got.lines)
 
-    def _read(
-        self, inp: FollowTurnInput, turn_dir: Path, cursor: TurnCursor, reader: _Reader
-    ) -> tuple[StepBatch, TurnOutcome | None, bool]:
+    def _read(self, inp: FollowTurnInput, turn_dir: Path, key: str, cursor: TurnCursor,
+              reader: _Reader) -> tuple[StepBatch, TurnOutcome | None, bool]:
         """Read complete event lines after `cursor`; returns (batch, outcome, more-to-read)."""
-        events = turn_dir / "events.jsonl"
         steps: list[StepIn] = []
         outcome: TurnOutcome | None = None
-        offset, lines, size = cursor.offset, cursor.lines, 0
-        more = False
-        if events.exists():
-            with events.open("rb") as f:
-                f.seek(offset)
-                data = f.read()
-            pos = 0
-            while True:
-                end = data.find(b"\n", pos)
-                if end < 0:
-                    break
+        offset, lines, seq = cursor.offset, cursor.lines, cursor.seq
+        size, more = 0, False
+        try:
+            got = events.read_lines(turn_dir, key, cursor.offset, cursor.lines)
+        except hostio.UnsafeFile:
+            got = None  # not written yet (or replaced by something that is not a file)
+        if got is not None and got.truncated:
+            outcome = TurnOutcome(ok=False, error="the turn's event stream was tampered with "
+                                                  "(it shrank): the turn is void")
+        elif got is not None:
+            more = got.more
+            for line in got.lines:
                 if len(steps) >= MAX_BATCH_STEPS or size >= MAX_BATCH_BYTES:
                     more = True
                     break
-                new_steps, done = self._convert(inp, json.loads(data[pos:end]), lines, reader)
-                steps += new_steps
-                size += (end - pos) if new_steps else 0
-                outcome = done or outcome
-                lines += 1
-                pos = end + 1
-            offset += pos
-        batch = StepBatch(turn_id=inp.turn_id, cursor=TurnCursor(offset=offset, lines=lines),
+                event = line.event
+                if event is None:
+                    if lines - seq < MAX_TAMPER_STEPS:
+                        steps.append(StepIn(kind="raw", line=line.index, started_at=_now(),
+                                            payload={"raw": line.excerpt, "why": line.why,
+                                                     "forged": True}))
+                elif event["n"] > seq:
+                    outcome = TurnOutcome(ok=False, error=(
+                        f"the turn's event stream was tampered with (event {seq} is missing): "
+                        "the turn is void"))
+                elif event["n"] == seq:  # a lower number is a replayed line: already seen
+                    seq += 1
+                    new_steps, outcome = self._convert(inp, event, line.index, reader)
+                    steps += new_steps
+                    size += sum(len(json.dumps(s.payload, default=str)) for s in new_steps)
+                offset, lines = line.end, line.index + 1
+                if outcome is not None:
+                    more = False
+                    break
+        batch = StepBatch(turn_id=inp.turn_id, cursor=TurnCursor(offset=offset, lines=lines, seq=seq),
                           steps=steps, running=reader.running)
         return batch, outcome, more
 
@@ -189,60 +239,75 @@ class TurnActivities:
                  reader: _Reader) -> tuple[list[StepIn], TurnOutcome | None]:
         kind = event.get("type")
         if kind == "question":
-            reader.asked = event
+            reader.asked = event.get("questions")
             return [], None
         if kind == "exec_start":
-            reader.running = RunningCommand(
-                command=event["command"], index=event["index"], started_at=event["ts"])
+            reader.running = RunningCommand(command=_text(event.get("command")),
+                                            index=_int(event.get("index")),
+                                            started_at=_time(event.get("ts")))
             return [], None
         if kind == "exec_end":
             reader.running = None
-            return [self._exec_step(inp, event, line)], None
+            return [self._exec_step(inp, event, line, reader)], None
         if kind == "engine_line" and reader.parser is not None:
-            return [self._step(s, line) for s in reader.parser.feed_line(event["raw"])], None
+            raw = _text(event.get("raw"), events.MAX_LINE)
+            return [self._step(s, line) for s in reader.parser.feed_line(raw)], None
         if kind == "turn_end":
             return self._turn_end(event, line, reader)
         return [], None
 
     def _step(self, data: dict[str, Any], line: int) -> StepIn:
-        return StepIn(kind=data["kind"], line=line, started_at=data["started_at"],
+        # An engine's stream is the agent's own output: it may describe messages and tool
+        # calls, never Ferry's own steps (exec, question, answer, review...).
+        kind = data["kind"] if data["kind"] in STEP_KINDS_FROM_ENGINES else "raw"
+        return StepIn(kind=kind, line=line, started_at=data["started_at"],
                       ended_at=data.get("ended_at"),
                       payload=redact(data["payload"], self.secret_values))
 
-    def _exec_step(self, inp: FollowTurnInput, event: dict[str, Any], line: int) -> StepIn:
-        # The events file is writable from inside the DevBox: trust only the runner's shape.
-        if not re.fullmatch(r"out/\d{5,}\.log", str(event.get("output_file", ""))):
-            event = {**event, "output_file": "out/invalid.log"}
-        rel = f"turns/{inp.turn_id}/{event['output_file']}"
-        src = self.backend.host_turn_dir(inp.run_id, inp.turn_id) / event["output_file"]
-        if src.is_file() and not src.is_symlink():
-            if self.secret_values:
-                text = src.read_bytes().decode("utf-8", "replace")
-                self.store.write_bytes(inp.run_id, rel, redact(text, self.secret_values).encode())
-            else:
-                self.store.copy_in(inp.run_id, rel, src)
-        return StepIn(
-            kind="exec",
-            line=line,
-            started_at=datetime.fromisoformat(event["started_at"]),
-            ended_at=datetime.fromisoformat(event["ended_at"]),
-            payload=redact({
-                "turn": inp.turn_id,
-                "index": event["index"],
-                "command": event["command"],
-                "exit_code": event["exit_code"],
-                "duration_ms": event["duration_ms"],
-                "output_excerpt": event["excerpt"],
-                "output_bytes": event["output_bytes"],
-                "output_path": rel,
-            }, self.secret_values),
-        )
+    def _exec_step(self, inp: FollowTurnInput, event: dict[str, Any], line: int,
+                   reader: _Reader) -> StepIn:
+        out_file = str(event.get("output_file", ""))
+        rel = f"turns/{inp.turn_id}/{out_file}"
+        payload: dict[str, Any] = {
+            "turn": inp.turn_id,
+            "index": _int(event.get("index")),
+            "command": _text(event.get("command")),
+            "exit_code": _int(event.get("exit_code"), -1),
+            "duration_ms": _int(event.get("duration_ms")),
+            "output_excerpt": _text(event.get("excerpt"), 4000),
+            "output_bytes": _int(event.get("output_bytes")),
+        }
+        if re.fullmatch(r"out/\d{5,}\.log", out_file):
+            stored, total = self._store_output(inp, out_file, rel, reader)
+            if stored is not None:
+                payload["output_path"] = rel
+                if stored < total:
+                    payload["output_truncated"] = True
+        return StepIn(kind="exec", line=line, started_at=_time(event.get("started_at")),
+                      ended_at=_time(event.get("ended_at")),
+                      payload=redact(payload, self.secret_values))
+
+    def _store_output(self, inp: FollowTurnInput, out_file: str, rel: str,
+                      reader: _Reader) -> tuple[int | None, int]:
+        """Copy a command's full output into the artifact store, within the Run's budget."""
+        budget = max(0, int(self.settings.max_output_per_run) - inp.output_used - reader.stored)
+        turn_dir = self.backend.host_turn_dir(inp.run_id, inp.turn_id)
+        try:
+            with self.store.writer(inp.run_id, rel) as f:
+                redactor = StreamRedactor(self.secret_values, f.write)
+                copied, total = hostio.copy_capped(turn_dir, out_file, redactor.feed, budget)
+                redactor.close()
+        except hostio.UnsafeFile:
+            return None, 0
+        reader.stored += copied
+        return copied, total
 
     def _questions(self, reader: _Reader) -> QuestionSet | TurnOutcome:
         try:
-            return QuestionSet.model_validate({"questions": (reader.asked or {}).get("questions")})
+            return QuestionSet.model_validate({"questions": reader.asked})
         except ValidationError as e:
-            return TurnOutcome(ok=False, error=f"ferry-ask recorded invalid questions: {e}")
+            errors = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors()[:5])
+            return TurnOutcome(ok=False, error=f"ferry-ask recorded invalid questions: {errors}")
 
     def _turn_end(self, event: dict[str, Any], line: int,
                   reader: _Reader) -> tuple[list[StepIn], TurnOutcome]:
@@ -252,44 +317,58 @@ class TurnActivities:
             if isinstance(q, TurnOutcome):
                 return [], q
             questions = q
+        ok = event.get("ok") is True
+        error = _text(event.get("error"), 2000) or None
+        exit_code = event.get("exit_code") if type(event.get("exit_code")) is int else None
         if reader.parser is None:
-            error = event.get("error")
-            if not event["ok"] and error is None:
-                error = (f"command {event['failed_index']} exited with {event['exit_code']}: "
-                         f"{event['failed_command']}")
+            failed = _text(event.get("failed_command")) or None
+            failed_index = event.get("failed_index") if type(event.get("failed_index")) is int \
+                else None
+            if not ok and error is None:
+                error = f"command {failed_index} exited with {exit_code}: {failed}"
             return [], TurnOutcome(
-                ok=event["ok"], asked=questions, error=redact(error, self.secret_values),
-                commands_run=event.get("commands_run", 0),
-                failed_command=event.get("failed_command"),
-                failed_index=event.get("failed_index"), exit_code=event.get("exit_code"))
-        parsed, leftovers = reader.parser.finish(event.get("exit_code", -1),
-                                                 event.get("stderr_tail", ""))
+                ok=ok, asked=questions, error=redact(error, self.secret_values),
+                commands_run=_int(event.get("commands_run")), failed_command=failed,
+                failed_index=failed_index, exit_code=exit_code)
+        parsed, leftovers = reader.parser.finish(exit_code if exit_code is not None else -1,
+                                                 _text(event.get("stderr_tail"), 4000))
         steps = [self._step(s, line) for s in leftovers]
-        error = event.get("error") or (None if parsed.ok else parsed.error)
+        error = error or (None if parsed.ok else parsed.error)
         return steps, TurnOutcome(
             ok=parsed.ok and not event.get("error"), asked=questions,
             error=redact(error, self.secret_values), session_id=parsed.session_id,
             final_text=redact(parsed.final_text, self.secret_values),
             usage=Usage(input_tokens=parsed.input_tokens, output_tokens=parsed.output_tokens,
                         cost_usd=parsed.cost_usd),
-            num_turns=parsed.num_turns, exit_code=event.get("exit_code"))
+            num_turns=parsed.num_turns, exit_code=exit_code)
 
-    @staticmethod
-    def _runner_lost(turn_dir: Path, started: float) -> str | None:
+    def _runner_lost(self, turn_dir: Path, key: str, started: float) -> str | None:
         """Why the runner can no longer finish the turn, if it cannot."""
-        alive = turn_dir / "alive"
-        if not alive.exists():
-            if time.monotonic() - started < RUNNER_START_GRACE:
-                return None
-            log = turn_dir / "runner.log"
-            detail = log.read_text(errors="replace")[-500:].strip() if log.exists() else ""
+        try:
+            data, _ = hostio.read_capped(turn_dir, "alive", events.MAX_ALIVE)
+            beat = events.verify_alive(key, data)
+        except hostio.UnsafeFile:
+            beat = None
+        if beat is not None and time.time() - beat <= RUNNER_STALE_AFTER:
+            return None
+        if time.monotonic() - started < RUNNER_START_GRACE:
+            return None
+        if beat is None:
+            try:
+                detail = hostio.read_tail(turn_dir, "runner.log", 500).decode("utf-8", "replace")
+            except hostio.UnsafeFile:
+                detail = ""
+            detail = redact(detail.strip(), self.secret_values)
             return "the turn runner did not start in the DevBox" + (f": {detail}" if detail else "")
-        if time.time() - alive.stat().st_mtime > RUNNER_STALE_AFTER:
-            return "the turn runner stopped without finishing (DevBox gone or killed)"
-        return None
+        return "the turn runner stopped without finishing (DevBox gone or killed)"
 
 
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data))
-    tmp.replace(path)
+def _now() -> datetime:
+    return datetime.now().astimezone()
+
+
+def _time(value: Any) -> datetime:
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else _now()
+    except ValueError:
+        return _now()

@@ -8,10 +8,11 @@ from importlib import resources
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from temporalio.client import WorkflowQueryFailedError
 from temporalio.service import RPCError
 
-from api.deps import UNAUTHORIZED_DETAIL, token_ok
+from api import security
 from api.routes import health, runs, schedules, targets
 from api.run_service import InvalidRun, RunConflict, RunNotFound, RunService
 from api.schedule_service import ScheduleService, TriggerService, TriggerStore
@@ -85,19 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
 
-    if settings.api_token:
-        token = settings.api_token
-
-        # A middleware, not a dependency, so /docs and /openapi.json are covered too.
-        @app.middleware("http")
-        async def require_token(request: Request, call_next) -> Response:
-            # Webhooks are authenticated by their HMAC signature; senders cannot add a token.
-            if not request.url.path.startswith("/hooks/") and \
-                    not token_ok(request.headers.get("authorization", ""), token):
-                return JSONResponse({"detail": UNAUTHORIZED_DETAIL}, status_code=401,
-                                    headers={"WWW-Authenticate": "Bearer"})
-            return await call_next(request)
-
+    # A middleware, not a dependency, so /docs and /openapi.json are covered too.
+    security.install(app, settings)
     add_error_handlers(app)
     app.include_router(health.router)
     app.include_router(runs.router)
@@ -106,10 +96,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(schedules.triggers)
     app.include_router(schedules.hooks)
 
+    static = resources.files("api") / "static"
+
     @app.get("/", include_in_schema=False, response_class=HTMLResponse)
     async def web_ui() -> HTMLResponse:
-        """The web UI: one static page over this API."""
-        return HTMLResponse((resources.files("api") / "static" / "index.html").read_text())
+        """The web UI: one static page (plus /static/app.js and app.css) over this API."""
+        return HTMLResponse((static / "index.html").read_text())
+
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
 
     return app
 

@@ -5,6 +5,7 @@ Routes stay thin; everything Temporal-specific about Runs lives here.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import secrets
@@ -28,6 +29,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.targets import is_healthy, read_targets
 from ferry import search_attributes as sa
 from ferry.artifact_store import ArtifactStore
+from ferry.inputs import image_problem, repo_problem, ticket_host_problem
 from ferry.questions import AnswersIn
 from ferry.schemas import (
     MAX_TITLE_CHARS,
@@ -48,6 +50,7 @@ from ferry.schemas import (
     workflow_id_for,
 )
 from ferry.settings import Settings
+from ferry.tickets import parse_ticket_url
 
 WORKFLOW_TYPE = "RunWorkflow"
 
@@ -117,6 +120,8 @@ class RunService:
             "max_duration": old.budgets.get("max_duration_seconds"),
             "turn_timeout": old.budgets.get("turn_timeout_seconds"),
             "engine_max_turns": old.budgets.get("engine_max_turns"),
+            "run_as_root": old.run_as_root, "env": old.env or None,
+            "artifacts": old.artifacts,
         }
         if old.instructions.strip():
             base["instructions"] = old.instructions
@@ -168,6 +173,7 @@ class RunService:
                                              "to copy another Run's, or a ticket_url for an "
                                              "agent engine)")
         instructions = body.instructions or ""
+        await self._check_policy(body)
         mode = body.mode or "interactive"
         if mode == "autonomous" and not body.target:
             raise InvalidRun("target", "an autonomous Run needs a target (a worker host from "
@@ -200,7 +206,27 @@ class RunService:
             branch=body.branch,
             ticket_url=body.ticket_url,
             artifacts=body.artifacts,
+            run_as_root=bool(body.run_as_root),
+            env=body.env or {},
         )
+
+    async def _check_policy(self, body: RunCreate) -> None:
+        """Inputs that could make the worker reach into its own host or network."""
+        s = self.settings
+        allow = s.local_repos_allowed
+        if body.repo is not None:
+            problem = await asyncio.to_thread(repo_problem, body.repo, allow)
+            if problem:
+                raise InvalidRun("repo", problem)
+        if body.image is not None:
+            problem = await asyncio.to_thread(image_problem, body.image, allow)
+            if problem:
+                raise InvalidRun("image", problem)
+        if body.ticket_url is not None:
+            ref = parse_ticket_url(body.ticket_url)
+            problem = ticket_host_problem(ref.kind, ref.host, s.github_hosts, s.azure_hosts)
+            if problem:
+                raise InvalidRun("ticket_url", problem)
 
     async def _describe_status(self, run_id: str) -> WorkflowExecutionStatus:
         try:

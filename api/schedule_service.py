@@ -35,6 +35,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.run_service import InvalidRun, RunConflict, RunNotFound, RunService
 from ferry import search_attributes as sa
+from ferry.inputs import MAX_ENV_VALUE, MAX_ENV_VARS
 from ferry.schedules import (
     ScheduleCreate,
     SchedulePatch,
@@ -266,10 +267,15 @@ def public_trigger(t: TriggerCreate) -> TriggerPublic:
 
 
 def signature_ok(secret: str, body: bytes, header: str | None) -> bool:
+    """Any malformed header (not ASCII, wrong prefix, wrong length) is simply not a match."""
     if not header or not header.startswith("sha256="):
         return False
-    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, header.removeprefix("sha256="))
+    try:
+        given = header.removeprefix("sha256=").strip().encode("ascii")
+    except UnicodeEncodeError:
+        return False
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest().encode()
+    return hmac.compare_digest(expected, given)
 
 
 def _dig(data: Any, dotted: str) -> Any:
@@ -292,6 +298,7 @@ def filter_matches(t: TriggerCreate, headers: dict[str, str], payload: Any) -> b
 
 # Unsafe attributes (`__class__`, ...) come back undefined, and chains of them render empty.
 _ENV = SandboxedEnvironment(autoescape=False, undefined=ChainableUndefined)
+HOOK_VAR = "HOOK_VALUE_{}"
 
 
 def render(template: str, context: dict[str, Any]) -> str:
@@ -302,13 +309,44 @@ def render(template: str, context: dict[str, Any]) -> str:
         return ""
 
 
+class ScriptRender:
+    """Renders a `script` template so payload values stay data: each `{{ value }}` becomes
+    a quoted reference to an environment variable holding it ("$HOOK_VALUE_1"), never
+    shell text (a title like `$(rm -rf ~)` is printed, not run)."""
+
+    def __init__(self) -> None:
+        self.env: dict[str, str] = {}
+        self.env_obj = SandboxedEnvironment(autoescape=False, undefined=ChainableUndefined,
+                                            finalize=self._as_variable)
+
+    def _as_variable(self, value: Any) -> str:
+        text = "" if value is None else str(value)
+        name = HOOK_VAR.format(len(self.env) + 1)
+        self.env[name] = text[:MAX_ENV_VALUE]
+        return f'"${{{name}}}"'
+
+    def render(self, template: str, context: dict[str, Any]) -> str:
+        try:
+            return self.env_obj.from_string(template).render(**context)
+        except TemplateError:
+            return ""
+
+
 def render_run(t: TriggerCreate, payload: Any, headers: dict[str, str]) -> RunCreate:
     context = {**(payload if isinstance(payload, dict) else {}), "payload": payload,
                "headers": headers}
     data = t.run.model_dump(mode="json", exclude_none=True)
+    script = (data.get("engine") or "script") == "script"
+    shell = ScriptRender()
     for key in ("instructions", "title", "branch", "repo", "ticket_url"):
         if isinstance(data.get(key), str):
-            data[key] = render(data[key], context)
+            data[key] = shell.render(data[key], context) if key == "instructions" and script \
+                else render(data[key], context)
+    if shell.env:
+        if len(shell.env) > MAX_ENV_VARS:
+            raise InvalidRun("instructions", f"the template uses more than {MAX_ENV_VARS} "
+                                             "placeholders", "body.run")
+        data["env"] = {**(data.get("env") or {}), **shell.env}
     if not data.get("title"):
         data.pop("title", None)
     data["mode"] = "autonomous"
@@ -340,9 +378,9 @@ class TriggerService:
             raise InvalidRun("body", f"the hook body is not JSON: {e}") from e
         if not filter_matches(t, headers, payload):
             return {"started": False, "reason": "filter did not match"}
-        delivery = headers.get("x-github-delivery") or headers.get("x-delivery-id")
-        run_id = (f"hook-{name}-{hashlib.sha256(delivery.encode()).hexdigest()[:16]}"
-                  if delivery else None)
+        # The Run id comes from the signed body: a replay under a new (unsigned) delivery id
+        # is the same event, and starts nothing.
+        run_id = f"hook-{name}-{hashlib.sha256(raw).hexdigest()[:24]}"
         body = render_run(t, payload, headers)
         try:
             run = await self.runs.create(body, run_id=run_id, reject_duplicate=True,

@@ -9,7 +9,10 @@ import json
 import mimetypes
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from ferry.schemas import Step
 
@@ -44,6 +47,19 @@ class ArtifactStore:
         tmp = dest.with_name(dest.name + ".tmp")
         tmp.write_bytes(data)
         os.replace(tmp, dest)
+
+    @contextmanager
+    def writer(self, run_id: str, rel: str) -> Iterator[BinaryIO]:
+        """A file to stream into; it appears under `rel` only when the block succeeds."""
+        dest = self.path(run_id, rel)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(dest.name + ".tmp")
+        try:
+            with tmp.open("wb") as f:
+                yield f
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def copy_in(self, run_id: str, rel: str, src: Path) -> None:
         dest = self.path(run_id, rel)

@@ -7,6 +7,7 @@ filesystem is built with debootstrap from the machine's own Debian mirror and im
 from __future__ import annotations
 
 import io
+import os
 import re
 import shutil
 import subprocess
@@ -19,12 +20,19 @@ from docker.errors import BuildError, DockerException, ImageNotFound
 
 PACKAGES = ["bash", "coreutils", "git", "python3", "ca-certificates", "procps"]
 IMAGE_LABEL = "ferry.devbox"
+# Bumped whenever the image's contents change; an older image is rebuilt by setup.
+IMAGE_VERSION = "2"
+VERSION_LABEL = "ferry.devbox.version"
+# Turn commands run as this unprivileged user (uid/gid 1000, see docs/security.md).
+AGENT_PASSWD = "agent:x:1000:1000:Ferry agent:/home/agent:/bin/bash\n"
+AGENT_GROUP = "agent:x:1000:\n"
 
 DOCKERFILE = f"""\
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends {" ".join(PACKAGES)} \\
-    && rm -rf /var/lib/apt/lists/*
-LABEL {IMAGE_LABEL}=1
+    && rm -rf /var/lib/apt/lists/* \\
+    && groupadd -g 1000 agent && useradd -u 1000 -g 1000 -d /home/agent -s /bin/bash agent
+LABEL {IMAGE_LABEL}=1 {VERSION_LABEL}={IMAGE_VERSION}
 WORKDIR /workspace
 CMD ["sleep", "infinity"]
 """
@@ -35,11 +43,12 @@ class ImageBuildError(Exception):
 
 
 def image_exists(name: str) -> bool:
+    """The image is there and built from this version of its definition."""
     try:
-        docker.from_env().images.get(name)
-        return True
+        labels = docker.from_env().images.get(name).labels or {}
     except ImageNotFound:
         return False
+    return labels.get(VERSION_LABEL) == IMAGE_VERSION
 
 
 def debian_mirror() -> tuple[str, str]:
@@ -81,12 +90,21 @@ def build_with_debootstrap(name: str, log: Callable[[str], None]) -> None:
         if proc.returncode != 0:
             raise ImageBuildError(f"debootstrap failed: {proc.stderr.strip()[-500:]}")
         Path(root, "workspace").mkdir(exist_ok=True)
+        with open(Path(root, "etc/passwd"), "a") as f:
+            f.write(AGENT_PASSWD)
+        with open(Path(root, "etc/group"), "a") as f:
+            f.write(AGENT_GROUP)
+        with open(Path(root, "etc/shadow"), "a") as f:
+            f.write("agent:*:19000:0:99999:7:::\n")
+        Path(root, "home/agent").mkdir(parents=True, exist_ok=True)
+        os.chown(Path(root, "home/agent"), 1000, 1000)
         shutil.rmtree(Path(root, "var/cache/apt/archives"), ignore_errors=True)
         log("docker import")
         tar = subprocess.Popen(["tar", "-C", root, "-c", "."], stdout=subprocess.PIPE)
         imp = subprocess.run(
             ["docker", "import", "--change", 'CMD ["sleep", "infinity"]',
-             "--change", "WORKDIR /workspace", "--change", f"LABEL {IMAGE_LABEL}=1", "-", name],
+             "--change", "WORKDIR /workspace", "--change", f"LABEL {IMAGE_LABEL}=1",
+             "--change", f"LABEL {VERSION_LABEL}={IMAGE_VERSION}", "-", name],
             stdin=tar.stdout, capture_output=True, text=True,
         )
         tar.wait()

@@ -34,9 +34,12 @@ def parse_duration(value: Any) -> timedelta:
         elif iso and text.upper() not in ("P", "PT") and any(iso.groupdict().values()):
             seconds = sum(float(v) * _UNITS[k] for k, v in iso.groupdict().items() if v)
         else:
-            raise ValueError(f"{value!r} is not a duration: use e.g. 30s, 15m, 2h, 7d or PT2S")
+            shown = repr(value) if len(value) <= 40 else repr(value[:37] + "...")
+            raise ValueError(f"{shown} is not a duration: use e.g. 30s, 15m, 2h, 7d or PT2S")
     else:
         raise ValueError("a duration must be like 30s, 15m, 2h, 7d or ISO 8601 (PT2S)")
+    if seconds != seconds:  # NaN
+        raise ValueError("a duration must be a number of seconds")
     if seconds < 0:
         raise ValueError("a duration cannot be negative")
     if seconds > MAX_SECONDS:

@@ -6,12 +6,16 @@ answers file in the DevBox (`$FERRY_ANSWERS`) and the workflow's Update validato
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from ferry.inputs import ApiInput
+
 MAX_QUESTIONS = 20
 MAX_TEXT_ANSWER = 10_000
+MAX_ANSWERS_BYTES = MAX_QUESTIONS * (MAX_TEXT_ANSWER + 1000)
 QUESTION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 QuestionKind = Literal["single", "multi", "text"]
@@ -61,14 +65,27 @@ class QuestionSet(BaseModel):
         return qs
 
 
-class AnswersIn(BaseModel):
+class AnswersIn(ApiInput):
     """Body of `POST /runs/{id}/answers`: question id -> answer."""
 
-    answers: dict[str, Any]
+    answers: dict[str, Any] = Field(max_length=MAX_QUESTIONS)
+
+    @field_validator("answers")
+    @classmethod
+    def _small(cls, v: dict[str, Any]) -> dict[str, Any]:
+        if len(json.dumps(v)) > MAX_ANSWERS_BYTES:
+            raise ValueError(f"answers are larger than {MAX_ANSWERS_BYTES} bytes in all")
+        return v
 
 
 class AnswerError(ValueError):
     pass
+
+
+def _short(value: Any) -> str:
+    """An answer quoted in an error message: never the whole of a large payload."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _other_text(value: Any) -> str | None:
@@ -92,7 +109,8 @@ def validate_answers(qs: QuestionSet, answers: dict[str, Any]) -> dict[str, Any]
     by_id = {q.id: q for q in qs.questions}
     unknown = sorted(set(answers) - set(by_id))
     if unknown:
-        raise AnswerError(f"unknown question id(s): {', '.join(unknown)} (asked: {', '.join(by_id)})")
+        raise AnswerError(f"unknown question id(s): {_short(', '.join(unknown))} "
+                          f"(asked: {', '.join(by_id)})")
     missing = [q.id for q in qs.questions if q.required and q.id not in answers]
     if missing:
         raise AnswerError(f"missing answer(s) for required question(s): {', '.join(missing)}")
@@ -114,7 +132,7 @@ def validate_answers(qs: QuestionSet, answers: dict[str, Any]) -> dict[str, Any]
             elif isinstance(value, str) and value in q.options:
                 out[qid] = value
             else:
-                raise AnswerError(f"question {qid!r}: {value!r} is not one of {q.options}"
+                raise AnswerError(f"question {qid!r}: {_short(value)} is not one of {q.options}"
                                   + (" (or {'other': text})" if q.allow_other else ""))
         else:
             items = value if isinstance(value, list) else [value]
@@ -125,10 +143,10 @@ def validate_answers(qs: QuestionSet, answers: dict[str, Any]) -> dict[str, Any]
                     chosen.append(_check_other(q, other))
                 elif isinstance(item, str) and item in q.options:
                     if item in chosen:
-                        raise AnswerError(f"question {qid!r}: {item!r} is chosen twice")
+                        raise AnswerError(f"question {qid!r}: {_short(item)} is chosen twice")
                     chosen.append(item)
                 else:
-                    raise AnswerError(f"question {qid!r}: {item!r} is not one of {q.options}")
+                    raise AnswerError(f"question {qid!r}: {_short(item)} is not one of {q.options}")
             if q.required and not chosen:
                 raise AnswerError(f"question {qid!r} needs at least one choice")
             out[qid] = chosen

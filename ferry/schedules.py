@@ -10,6 +10,7 @@ from croniter import croniter
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from ferry.durations import Duration
+from ferry.inputs import ApiInput
 from ferry.schemas import RunCreate
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,31}$"
@@ -39,7 +40,7 @@ def next_fire_times(cron: str, time_zone: str, count: int = 5,
     return [it.get_next(datetime).astimezone(UTC) for _ in range(count)]
 
 
-class IntervalIn(BaseModel):
+class IntervalIn(ApiInput):
     every: Duration
     offset: Duration | None = None
 
@@ -51,11 +52,11 @@ class IntervalIn(BaseModel):
         return v
 
 
-class ScheduleSpecIn(BaseModel):
+class ScheduleSpecIn(ApiInput):
     """Exactly one of `cron` (with `time_zone`), `interval`, `at`."""
 
-    cron: str | None = None
-    time_zone: str = "UTC"
+    cron: str | None = Field(default=None, max_length=200)
+    time_zone: str = Field(default="UTC", max_length=64)
     interval: IntervalIn | None = None
     at: datetime | None = None
 
@@ -91,7 +92,7 @@ class ScheduleSpecIn(BaseModel):
         return "cron" if self.cron else "interval" if self.interval else "at"
 
 
-class ScheduleCreate(BaseModel):
+class ScheduleCreate(ApiInput):
     """Body of `POST /schedules`. Scheduled Runs are autonomous and need a target."""
 
     name: str = Field(pattern=NAME_PATTERN)
@@ -105,7 +106,7 @@ class ScheduleCreate(BaseModel):
     note: str | None = Field(default=None, max_length=1000)
 
 
-class SchedulePatch(BaseModel):
+class SchedulePatch(ApiInput):
     spec: ScheduleSpecIn | None = None
     run: RunCreate | None = None
     note: str | None = Field(default=None, max_length=1000)
@@ -123,14 +124,14 @@ class SchedulePublic(BaseModel):
     num_actions: int = 0
 
 
-class TriggerFilter(BaseModel):
+class TriggerFilter(ApiInput):
     """Header values and payload fields (dotted paths) that must all be equal."""
 
     headers: dict[str, str] = Field(default_factory=dict)
     payload: dict[str, Any] = Field(default_factory=dict)
 
 
-class TriggerCreate(BaseModel):
+class TriggerCreate(ApiInput):
     name: str = Field(pattern=NAME_PATTERN)
     secret: str = Field(min_length=8, max_length=512)
     run: RunCreate

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, field_validator
 
 from ferry.durations import Duration
+from ferry.inputs import IMAGE_REFERENCE, ApiInput, check_env
 from ferry.questions import QuestionSet
 from ferry.tickets import Ticket, parse_ticket_url
 
@@ -60,7 +61,7 @@ def default_title(instructions: str) -> str:
 # ---------------------------------------------------------------- API inputs
 
 
-class RunCreate(BaseModel):
+class RunCreate(ApiInput):
     """Body of `POST /runs`. With `from_run`, unset fields are copied from that Run."""
 
     instructions: str | None = Field(
@@ -69,7 +70,8 @@ class RunCreate(BaseModel):
     title: str | None = Field(default=None, max_length=MAX_TITLE_CHARS)
     mode: Mode | None = None
     target: str | None = Field(default=None, description="Worker host to run on; any if unset.")
-    image: str | None = Field(default=None, description="DevBox image; the worker's default if unset.")
+    image: str | None = Field(default=None, max_length=255,
+                              description="DevBox image; the worker's default if unset.")
     from_run: str | None = Field(default=None, pattern=RUN_ID_PATTERN,
                                  description="Start from this Run's spec (a new Run, new DevBox).")
     keep_alive: Duration | None = Field(
@@ -80,22 +82,44 @@ class RunCreate(BaseModel):
         default=None, description="How long a question waits for an answer.")
     on_timeout: OnTimeout | None = Field(
         default=None, description="When a question times out: use the defaults, or fail the Run.")
-    model: str | None = Field(default=None, max_length=200, description="Model, engine-specific.")
+    model: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@\[\]-]{0,199}$",
+                              description="Model, engine-specific.")
     effort: Effort | None = Field(default=None, description="Reasoning effort.")
     max_turns: int | None = Field(default=None, ge=1, le=10_000, description="Budget: turns.")
     engine_max_turns: int | None = Field(
         default=None, ge=1, le=1000,
         description="Agent turns inside one engine turn (Claude Code --max-turns).")
-    max_cost_usd: float | None = Field(default=None, gt=0, description="Budget: dollars.")
+    max_cost_usd: float | None = Field(default=None, gt=0, le=1_000_000,
+                                       description="Budget: dollars.")
     max_duration: Duration | None = Field(default=None, description="Budget: wall time.")
     turn_timeout: Duration | None = Field(default=None, description="Watchdog: one turn's limit.")
     repo: str | None = Field(default=None, max_length=2000,
                              description="Git repository: https/ssh URL or a path on the worker host.")
     branch: str | None = Field(default=None, max_length=255,
                                description="Branch to start from (default: the repo's default).")
-    ticket_url: str | None = Field(default=None, description="GitHub issue or Azure work item URL.")
+    ticket_url: str | None = Field(default=None, max_length=2000,
+                                   description="GitHub issue or Azure work item URL.")
     artifacts: list[str] = Field(default_factory=list, max_length=100,
                                  description="Workspace paths to keep as artifacts.")
+    run_as_root: bool | None = Field(
+        default=None, description="Run turn commands as root (no capabilities) instead of the "
+        "unprivileged agent user; needed to install system packages.")
+    env: dict[str, str] | None = Field(
+        default=None, description="Environment variables for the Run's commands. Not for "
+        "secrets: they are kept in the Run's history.")
+
+    @field_validator("env")
+    @classmethod
+    def _env_ok(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        return check_env(v) if v is not None else v
+
+    @field_validator("image")
+    @classmethod
+    def _image_ok(cls, v: str | None) -> str | None:
+        if v is not None and not IMAGE_REFERENCE.match(v):
+            raise ValueError("image must be a Docker image reference like ferry-devbox or "
+                             "ghcr.io/org/img:tag")
+        return v
 
     @field_validator("ticket_url")
     @classmethod
@@ -123,8 +147,9 @@ class RunCreate(BaseModel):
     @classmethod
     def _artifacts_ok(cls, v: list[str]) -> list[str]:
         for path in v:
-            if not path or path.startswith("/") or ".." in path.split("/"):
-                raise ValueError(f"artifact path {path!r} must be relative to the workspace")
+            if not path or len(path) > 1000 or path.startswith(("/", "-")) or \
+                    ".." in path.split("/") or "\x00" in path:
+                raise ValueError(f"artifact path {path[:80]!r} must be relative to the workspace")
         return v
 
     @field_validator("instructions")
@@ -153,7 +178,7 @@ class RunCreate(BaseModel):
         return v.strip() if v else v
 
 
-class RunRename(BaseModel):
+class RunRename(ApiInput):
     """Body of `PATCH /runs/{id}`."""
 
     title: str = Field(min_length=1, max_length=MAX_TITLE_CHARS)
@@ -169,7 +194,7 @@ class RunRename(BaseModel):
 # ---------------------------------------------------------------- workflow data
 
 
-class MessageIn(BaseModel):
+class MessageIn(ApiInput):
     """Body of `POST /runs/{id}/messages`: steering while working, a follow-up after."""
 
     text: str
@@ -211,9 +236,11 @@ class RunSpec(BaseModel):
     ticket_url: str | None = None
     artifacts: list[str] = Field(default_factory=list)
     title_given: bool = True
+    run_as_root: bool = False
+    env: dict[str, str] = Field(default_factory=dict)
 
 
-class ReviewIn(BaseModel):
+class ReviewIn(ApiInput):
     """Body of `POST /runs/{id}/review`."""
 
     action: Literal["accept", "request_changes", "reject"]
@@ -232,6 +259,11 @@ class AttemptResult(BaseModel):
     diff_path: str
     files: list[FileChange] = Field(default_factory=list)
     artifacts: list[str] = Field(default_factory=list)
+    # The DevBox's work as imported into the host-only repository: what the diff shows
+    # is exactly what an accept pushes.
+    snapshot_commit: str | None = None
+    diff_truncated: bool = False
+    notes: list[str] = Field(default_factory=list)  # why something could not be collected
 
 
 class WorkspaceInfo(BaseModel):
@@ -293,7 +325,14 @@ class DevBoxInfo(BaseModel):
     container_id: str | None = None
     image: str | None = None
     workspace: str
-    control_dir: str
+    in_dir: str  # read-only in the DevBox: runner, tools, turn specs, answers
+    out_dir: str  # written by the turn runner only: signed events, outputs
+    state_dir: str  # the turn user's scratch: shell state, ferry-ask files
+    home: str | None = None
+    user: str = "agent"  # agent (uid 1000), root (uid 0 without capabilities), worker (local)
+    uid: int | None = None
+    gid: int | None = None
+    disk_bytes: int | None = None  # the DevBox's disk quota; None: no quota on this host
     launched_at: datetime | None = None
     hibernated_at: datetime | None = None
     removed_at: datetime | None = None
@@ -325,10 +364,12 @@ class RunningCommand(BaseModel):
 
 
 class TurnCursor(BaseModel):
-    """How far the turn's event file has been read: byte offset and line count."""
+    """How far the turn's event file has been read: byte offset, lines, and the next
+    authentic event number the runner will write (`seq`)."""
 
     offset: int = 0
     lines: int = 0
+    seq: int = 0
 
 
 class StepBatch(BaseModel):
@@ -370,6 +411,8 @@ class FollowTurnInput(BaseModel):
     time_limit: float | None = None
     index_offset: int = 0
     answers: dict[str, Any] | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    output_used: int = 0  # bytes of command output this Run has stored so far
     cursor: TurnCursor = Field(default_factory=TurnCursor)
 
 
@@ -378,11 +421,13 @@ class FollowTurnResult(BaseModel):
 
     cursor: TurnCursor
     outcome: TurnOutcome | None = None
+    stored_bytes: int = 0
 
 
 class LaunchInput(BaseModel):
     run_id: str
     image: str | None = None
+    run_as_root: bool = False
 
 
 class DevBoxAction(BaseModel):
@@ -429,6 +474,8 @@ class AcceptInput(BaseModel):
     devbox: DevBoxInfo
     workspace: WorkspaceInfo
     message: str
+    snapshot_commit: str | None = None
+    previous_commit: str | None = None  # the last accept's commit: the new one builds on it
     ticket: Ticket | None = None
     pr_url: str | None = None
 
@@ -521,6 +568,7 @@ class RunState(BaseModel):
     accepted: AcceptResult | None = None
     accepted_turns: int = 0
     reject_with: str | None = None
+    output_bytes: int = 0  # command output stored in the artifact store
 
 
 class RunWorkflowInput(BaseModel):
@@ -578,6 +626,9 @@ class RunPublic(BaseModel):
     attempt: int = 1
     attempts: list[AttemptResult] = Field(default_factory=list)
     accepted: AcceptResult | None = None
+    run_as_root: bool = False
+    env: dict[str, str] = Field(default_factory=dict)
+    artifacts: list[str] = Field(default_factory=list)
 
 
 class RunListItem(BaseModel):

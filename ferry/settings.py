@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import ByteSize, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ferry.durations import Duration
@@ -36,6 +36,12 @@ class Settings(BaseSettings):
     api_port: int = 8000
     api_token: str | None = None
     url: str | None = None  # where the CLI finds the API
+    # Host names the API answers to (DNS-rebinding guard); default: loopback names, or any
+    # name when the API listens beyond loopback (a token is required there).
+    allowed_hosts: str | None = None
+    # Repositories by host path/file:// or on loopback/private addresses (and such image
+    # registries); default: allowed only while the API listens on loopback.
+    allow_local_repos: bool | None = None
 
     # Worker / DevBox
     worker_host: str = Field(default_factory=socket.gethostname)
@@ -45,6 +51,12 @@ class Settings(BaseSettings):
     devbox_cpus: float = 2.0
     devbox_memory: str = "4g"
     devbox_pids: int = 1024
+    devbox_disk: ByteSize = ByteSize(10 * 1024**3)  # per-DevBox disk quota; 0: no quota
+    devbox_runtime: str | None = None  # e.g. runsc (gVisor); Docker's default when unset
+    max_output_per_run: ByteSize = ByteSize(1024**3)  # command output stored per Run
+    max_snapshot_bytes: ByteSize = ByteSize(2 * 1024**3)  # one bundle of the DevBox's work
+    max_diff_bytes: ByteSize = ByteSize(20 * 1024**2)  # diff text stored per attempt
+    max_artifacts_bytes: ByteSize = ByteSize(256 * 1024**2)  # artifacts per attempt
     turn_slice_seconds: float = 120.0
     poll_interval: float = 0.15
 
@@ -70,6 +82,23 @@ class Settings(BaseSettings):
     idle_timeout: Duration = timedelta(minutes=10)
     question_timeout: Duration = timedelta(days=7)
     on_timeout: Literal["use_defaults", "fail"] = "fail"
+
+    @property
+    def local_repos_allowed(self) -> bool:
+        if self.allow_local_repos is not None:
+            return self.allow_local_repos
+        return self.api_host in LOOPBACK_HOSTS
+
+    @property
+    def api_allowed_hosts(self) -> set[str] | None:
+        """Host names the API accepts in the Host header (None: any)."""
+        names = {h.strip().lower() for h in (self.allowed_hosts or "").split(",") if h.strip()}
+        if "*" in names:
+            return None
+        if not names and self.api_host not in LOOPBACK_HOSTS:
+            return None
+        return names | LOOPBACK_HOSTS | ({self.api_host.lower()} if self.api_host not in
+                                          ("0.0.0.0", "::") else set())
 
     @property
     def data_path(self) -> Path:

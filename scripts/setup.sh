@@ -41,10 +41,16 @@ if ! docker info >/dev/null 2>&1; then
   fi
 fi
 
-# --- DevBox base image (Dockerfile build, else debootstrap from the local mirror)
-if ! docker image inspect "${FERRY_DEVBOX_IMAGE:-ferry-devbox}" >/dev/null 2>&1; then
+# --- DevBox base image (Dockerfile build, else debootstrap from the local mirror);
+# rebuilt when its definition changed (the image carries a version label).
+want=$(.venv/bin/python -c 'from ferry.devbox_image import IMAGE_VERSION; print(IMAGE_VERSION)')
+have=$(docker image inspect -f '{{ index .Config.Labels "ferry.devbox.version" }}' \
+       "${FERRY_DEVBOX_IMAGE:-ferry-devbox}" 2>/dev/null || true)
+if [ "$have" != "$want" ]; then
   command -v debootstrap >/dev/null || { say "installing debootstrap"; apt_install debootstrap; }
   say "building the DevBox image"
   .venv/bin/ferry devbox build-image
 fi
+# Per-DevBox disk quotas use loop-mounted ext4 images.
+command -v mkfs.ext4 >/dev/null || { say "installing e2fsprogs"; apt_install e2fsprogs; }
 say "setup complete"

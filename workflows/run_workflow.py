@@ -65,6 +65,7 @@ with workflow.unsafe.imports_passed_through():
         StepIn,
         Target,
         TimelineTail,
+        TurnCursor,
         TurnOutcome,
         TurnUsage,
         WorkspaceInfo,
@@ -238,7 +239,7 @@ class RunWorkflow:
         started = workflow.now()
         launch = workflow.start_activity(
             "launch_devbox",
-            LaunchInput(run_id=self.spec.id, image=st.image),
+            LaunchInput(run_id=self.spec.id, image=st.image, run_as_root=self.spec.run_as_root),
             result_type=DevBoxInfo,
             task_queue=queue,
             start_to_close_timeout=LAUNCH_TIMEOUT,
@@ -321,7 +322,7 @@ class RunWorkflow:
         st.pending_prompt = []
         st.turn_count += 1
         st.turn_id = f"t{st.turn_count}"
-        st.turn_cursor = st.turn_cursor.model_copy(update={"offset": 0, "lines": 0})
+        st.turn_cursor = TurnCursor()
         st.turn_outcome = None
         st.phase = "turn"
 
@@ -350,13 +351,15 @@ class RunWorkflow:
                             effort=self.spec.effort, time_limit=self._turn_time_limit(),
                             engine_max_turns=self.spec.engine_max_turns,
                             index_offset=st.commands_total,
-                            answers=st.pending_answers if first else None),
+                            answers=st.pending_answers if first else None,
+                            env=self.spec.env, output_used=st.output_bytes),
             result_type=FollowTurnResult,
             task_queue=devbox.task_queue,
             start_to_close_timeout=timedelta(hours=2),
             heartbeat_timeout=TURN_HEARTBEAT,
             retry_policy=RETRY,
         )
+        st.output_bytes += res.stored_bytes
         # Signals sent before the activity returned are applied first; wait for them anyway.
         await workflow.wait_condition(lambda: st.turn_cursor.lines >= res.cursor.lines)
         if res.outcome is not None:
@@ -590,9 +593,10 @@ class RunWorkflow:
         self._add_step(StepIn(kind="report_result", started_at=started, ended_at=workflow.now(),
                               payload=payload))
         live = any(d.removed_at is None for d in st.devboxes)
-        # A message that arrived while reporting still gets its follow-up turn.
+        # A message that arrived while reporting still gets its follow-up turn. A failed
+        # Run's DevBox is not kept: whatever broke it (or was done in it) goes with it.
         wanted = self.spec.keep_alive.total_seconds() > 0 or bool(st.inbox)
-        if live and wanted and failed_with is None:
+        if live and wanted and status == RunStatus.completed:
             st.keep_alive_until = workflow.now() + self.spec.keep_alive
             self._set_status(status, finished=True)
             st.phase = "keep_alive"
@@ -801,10 +805,13 @@ class RunWorkflow:
                      f"attempt {st.attempt}."]
             if message:
                 lines += ["", message]
+            current = [a for a in st.attempts if a.attempt == st.attempt]
             result: AcceptResult = await workflow.execute_activity(
                 "accept_changes",
                 AcceptInput(run_id=self.spec.id, devbox=devbox, workspace=st.workspace,
                             message="\n".join(lines).strip() + "\n", ticket=st.ticket,
+                            snapshot_commit=current[0].snapshot_commit if current else None,
+                            previous_commit=st.accepted.commit if st.accepted else None,
                             pr_url=st.accepted.pr_url if st.accepted else None),
                 result_type=AcceptResult, task_queue=devbox.task_queue,
                 start_to_close_timeout=SHORT_ACTIVITY,
@@ -867,7 +874,8 @@ class RunWorkflow:
             attempt=st.attempt, attempts=st.attempts, accepted=st.accepted,
             on_timeout=spec.on_timeout, engine_used=st.engine, model=spec.model,
             effort=spec.effort, session_id=st.session_id, usage=st.usage,
-            turn_usage=st.turn_usage,
+            turn_usage=st.turn_usage, run_as_root=spec.run_as_root, env=spec.env,
+            artifacts=spec.artifacts,
             budgets={k: v for k, v in {
                 "max_turns": spec.max_turns, "max_cost_usd": spec.max_cost_usd,
                 "max_duration_seconds": spec.max_duration.total_seconds() if spec.max_duration

@@ -1,27 +1,91 @@
 """The DevBox backend contract and the host-side layout every backend shares.
 
-Each DevBox has a control directory on the worker host (`<data>/devboxes/<run>/control`),
-seen inside the DevBox as `info.control_dir`. Turn runners write their event streams
-there, so the worker reads them as plain files and survives its own restarts.
+<data>/devboxes/<run>/                 host only: the DevBox never sees these
+  keys/<turn>.key                      per-turn keys that sign the runner's events
+  git/repo.git                         the host-only repository (clone, snapshots, push)
+  scratch/                             host-only temporary files (snapshot bundles)
+  disk.img                             the DevBox's own filesystem (see disk.py)
+  mnt/                                 what the DevBox sees, on that filesystem:
+    workspace/ home/ state/ tmp/ vartmp/   writable by the turn's user
+    ferry/in/                          read-only in the DevBox: runner, tools, turn specs,
+                                       answers, repository bundles (host -> DevBox)
+    ferry/out/                         written by the turn runner only (DevBox -> host):
+                                       signed events, command output, logs
+
+The host writes only into `ferry/in` (which the DevBox cannot write) and its host-only
+dirs, and reads `ferry/out` through `hostio` (no links followed, sizes capped). It never
+reads or writes the workspace: git and artifacts go through `exec` as data.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from activities.devbox.events import new_key
 from ferry.schemas import DevBoxInfo
 from ferry.settings import Settings
 
 RUNNER_NAME = "ferry-runner"
-# Copied into every DevBox's control dir (`bin/` is on the PATH of turn commands).
-TOOLS = (RUNNER_NAME, "ferry-ask")
+# Copied into every DevBox's read-only `ferry/in/bin` (on the PATH of turn commands).
+TOOLS = (RUNNER_NAME, "ferry-ask", "ferry-workspace")
+AGENT_UID = AGENT_GID = 1000
+EXEC_TIMEOUT = 600
 
 
 class DevBoxError(Exception):
     """A DevBox could not be launched or used; the message is meant for the user."""
+
+
+@dataclass(frozen=True)
+class DevBoxLayout:
+    """Host paths of one DevBox."""
+
+    root: Path
+
+    @property
+    def mnt(self) -> Path:
+        return self.root / "mnt"
+
+    @property
+    def keys(self) -> Path:
+        return self.root / "keys"
+
+    @property
+    def git(self) -> Path:
+        return self.root / "git"
+
+    @property
+    def scratch(self) -> Path:
+        return self.root / "scratch"
+
+    @property
+    def inbox(self) -> Path:
+        return self.mnt / "ferry" / "in"
+
+    @property
+    def outbox(self) -> Path:
+        return self.mnt / "ferry" / "out"
+
+    def user_dir(self, name: str) -> Path:
+        return self.mnt / name
+
+
+# Writable by the turn's user: (dir under mnt/, mode).
+USER_DIRS = (("workspace", 0o755), ("home", 0o700), ("state", 0o755), ("tmp", 0o1777),
+             ("vartmp", 0o1777))
+
+
+@dataclass
+class ExecResult:
+    exit_code: int
+    stderr: str
+    truncated: bool = False
 
 
 class DevBoxBackend(ABC):
@@ -30,37 +94,82 @@ class DevBoxBackend(ABC):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
-    def root_dir(self, run_id: str) -> Path:
-        # No ':' (scheduled Run ids have one): Docker's bind syntax splits on it.
-        return self.settings.devboxes_dir / run_id.replace(":", "_")
+    # ------------------------------------------------------------------ host layout
 
-    def host_control_dir(self, run_id: str) -> Path:
-        return self.root_dir(run_id) / "control"
+    def layout(self, run_id: str) -> DevBoxLayout:
+        # No ':' (scheduled Run ids have one): Docker's bind syntax splits on it.
+        return DevBoxLayout(self.settings.devboxes_dir / run_id.replace(":", "_"))
+
+    def root_dir(self, run_id: str) -> Path:
+        return self.layout(run_id).root
 
     def host_turn_dir(self, run_id: str, turn_id: str) -> Path:
-        return self.host_control_dir(run_id) / "turns" / turn_id
+        """Where the runner writes a turn's events and output (DevBox-written: use hostio)."""
+        return self.layout(run_id).outbox / "turns" / turn_id
 
-    def prepare_control_dir(self, run_id: str) -> Path:
-        control = self.host_control_dir(run_id)
-        (control / "bin").mkdir(parents=True, exist_ok=True)
-        (control / "turns").mkdir(exist_ok=True)
+    def make_host_dirs(self, layout: DevBoxLayout, uid: int | None, gid: int | None) -> None:
+        """Create the DevBox's dirs; hand the user dirs to the turn's user (before it runs)."""
+        for d in (layout.keys, layout.git, layout.scratch):
+            d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        chown = uid is not None and os.geteuid() == 0
+        for name, mode in USER_DIRS:
+            d = layout.user_dir(name)
+            d.mkdir(parents=True, exist_ok=True)
+            if chown:
+                os.chown(d, uid, gid, follow_symlinks=False)
+            # Without root the host cannot hand the dirs over: let any user write them.
+            os.chmod(d, mode if chown or uid is None else (mode | 0o777))
+        (layout.inbox / "bin").mkdir(parents=True, exist_ok=True)
+        (layout.inbox / "turns").mkdir(exist_ok=True)
+        layout.outbox.mkdir(parents=True, exist_ok=True)
+        os.chmod(layout.mnt / "ferry", 0o755)
+        os.chmod(layout.inbox, 0o755)
+        os.chmod(layout.outbox, 0o700 if chown or uid is None else 0o777)
         for tool in TOOLS:
             with resources.as_file(resources.files("activities.devbox") / "bin" / tool) as src:
-                shutil.copyfile(src, control / "bin" / tool)
-            (control / "bin" / tool).chmod(0o755)
-        return control
+                self.write_in(layout, f"bin/{tool}", Path(src).read_bytes(), mode=0o755)
 
-    @staticmethod
-    def runner_command(info: DevBoxInfo, turn_id: str) -> str:
-        """Start the runner at most once per turn: the `mkdir` lock makes a retry a no-op."""
-        turn = f"{info.control_dir}/turns/{turn_id}"
-        return (
-            f'mkdir "{turn}/lock" 2>/dev/null || exit 0; '
-            f'exec python3 "{info.control_dir}/bin/{RUNNER_NAME}" "{turn}" >>"{turn}/runner.log" 2>&1'
-        )
+    def write_in(self, layout: DevBoxLayout, rel: str, data: bytes, mode: int = 0o644) -> None:
+        """Write host -> DevBox data into `ferry/in` (read-only in the DevBox), atomically."""
+        dest = layout.inbox / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fchmod(fd, mode)
+        finally:
+            os.close(fd)
+        os.replace(tmp, dest)
+
+    def turn_key(self, run_id: str, turn_id: str) -> str:
+        """The turn's event key, made once and kept where the DevBox cannot see it."""
+        keys = self.layout(run_id).keys
+        keys.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = keys / f"{turn_id}.key"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        except FileExistsError:
+            return path.read_text().strip()
+        key = new_key()
+        with os.fdopen(fd, "w") as f:
+            f.write(key)
+        return key
+
+    def stop_turn(self, info: DevBoxInfo, turn_id: str) -> None:
+        """Ask the turn's runner to end the turn (it watches for this file)."""
+        self.write_in(self.layout(info.run_id), f"turns/{turn_id}/stop", b"stop\n")
+
+    def remove_host_dir(self, run_id: str) -> None:
+        shutil.rmtree(self.root_dir(run_id), ignore_errors=True)
+
+    # ------------------------------------------------------------------ the contract
 
     @abstractmethod
-    def launch(self, run_id: str, image: str | None) -> DevBoxInfo:
+    def launch(self, run_id: str, image: str | None, run_as_root: bool = False) -> DevBoxInfo:
         """Create (or find, on retry) the DevBox of a Run."""
 
     @abstractmethod
@@ -71,12 +180,14 @@ class DevBoxBackend(ABC):
         """
 
     @abstractmethod
-    def stop_turn(self, info: DevBoxInfo, turn_id: str) -> None:
-        """Terminate a running turn and its commands."""
+    def exec(self, info: DevBoxInfo, argv: list[str], timeout: int = EXEC_TIMEOUT) -> tuple[int, str]:
+        """Run a program in the DevBox as the turn's user and wait: (exit code, output)."""
 
     @abstractmethod
-    def exec(self, info: DevBoxInfo, command: str) -> tuple[int, str]:
-        """Run a short shell command in the DevBox and wait: (exit code, output)."""
+    def exec_stream(self, info: DevBoxInfo, argv: list[str], write: Callable[[bytes], object],
+                    cap: int) -> ExecResult:
+        """Run a program in the DevBox as the turn's user, streaming at most `cap` bytes of
+        its stdout into `write` (what it prints is data, never trusted)."""
 
     def images(self) -> list[str]:
         """DevBox images available on this host (shown in `GET /targets`)."""
@@ -93,6 +204,3 @@ class DevBoxBackend(ABC):
     @abstractmethod
     def remove(self, info: DevBoxInfo) -> None:
         """Destroy the DevBox and its files; safe to call again."""
-
-    def remove_host_dir(self, run_id: str) -> None:
-        shutil.rmtree(self.root_dir(run_id), ignore_errors=True)

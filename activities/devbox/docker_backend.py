@@ -1,23 +1,64 @@
-"""Docker DevBoxes: one unprivileged, resource-limited container per Run."""
+"""Docker DevBoxes: one locked-down container per Run, its writable state on its own disk.
+
+The container runs as root only for Ferry's turn runner, which holds exactly three
+capabilities (SETUID/SETGID to start commands as the turn's user, KILL to stop them);
+every turn command, tool call and in-DevBox git command runs as the unprivileged agent
+user (uid 1000), or — when the Run or image asks for root — as uid 0 with no capability
+at all. For agent turns the root filesystem is read-only, so all writes land on the
+DevBox's quota filesystem (see disk.py and base.py for the layout).
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from docker.types import Mount
 
-from activities.devbox.base import DevBoxBackend, DevBoxError
+from activities.devbox import disk
+from activities.devbox.base import (
+    AGENT_GID,
+    AGENT_UID,
+    EXEC_TIMEOUT,
+    RUNNER_NAME,
+    DevBoxBackend,
+    DevBoxError,
+    DevBoxLayout,
+    ExecResult,
+)
+from activities.devbox.events import KEY_ENV
 from ferry.schemas import DevBoxInfo
 
-CONTROL_MOUNT = "/ferry"
-WORKSPACE = "/workspace"
+log = logging.getLogger("ferry.devbox.docker")
+
+IN, OUT, STATE, HOME, WORKSPACE = "/ferry/in", "/ferry/out", "/ferry/state", "/home/agent", "/workspace"
 LABEL_RUN = "ferry.run"
 LABEL_HOST = "ferry.host"
+LABEL_USER = "ferry.user"
+IMAGE_USER_LABEL = "ferry.devbox.user"  # an image asks for root turns with `=root`
+RUNNER_CAPS = ["SETUID", "SETGID", "KILL"]
+MAX_STDERR = 4000
 
 
 def container_name(run_id: str) -> str:
     return f"ferry-{run_id.replace(':', '_')}"
+
+
+def _mounts(layout: DevBoxLayout) -> list[Mount]:
+    bind = [(WORKSPACE, "workspace"), (HOME, "home"), (STATE, "state"), ("/tmp", "tmp"),
+            ("/var/tmp", "vartmp")]
+    mounts = [Mount(target, str(layout.user_dir(src)), type="bind") for target, src in bind]
+    return mounts + [
+        Mount(IN, str(layout.inbox), type="bind", read_only=True),
+        Mount(OUT, str(layout.outbox), type="bind"),
+        # Login shells (`bash -lc`, as Codex runs commands) reset PATH: ferry-ask on the
+        # standard one too, read-only.
+        Mount("/usr/local/bin/ferry-ask", str(layout.inbox / "bin" / "ferry-ask"), type="bind",
+              read_only=True),
+    ]
 
 
 class DockerBackend(DevBoxBackend):
@@ -30,70 +71,84 @@ class DockerBackend(DevBoxBackend):
             self.client.ping()
         except DockerException as e:
             raise DevBoxError(f"no Docker engine answers on this worker host: {e}") from e
+        self.quota_problem = None if int(settings.devbox_disk) > 0 else "FERRY_DEVBOX_DISK is 0"
+        self.quota_problem = self.quota_problem or disk.quota_supported()
+        if self.quota_problem:
+            log.warning("DevBoxes on this host get no disk quota: %s", self.quota_problem)
 
-    def launch(self, run_id: str, image: str | None) -> DevBoxInfo:
+    # ------------------------------------------------------------------ lifecycle
+
+    def launch(self, run_id: str, image: str | None, run_as_root: bool = False) -> DevBoxInfo:
         image = image or self.settings.devbox_image
         name = container_name(run_id)
-        control = self.prepare_control_dir(run_id)
-        # The workspace lives on the host too, so git runs there with the worker's credentials.
-        workspace = self.root_dir(run_id) / "workspace"
-        workspace.mkdir(parents=True, exist_ok=True)
+        layout = self.layout(run_id)
         try:
             container = self.client.containers.get(name)
         except NotFound:
-            self._ensure_image(image)
-            try:
-                container = self.client.containers.run(
-                    image,
-                    ["sleep", "infinity"],
-                    name=name,
-                    detach=True,
-                    init=True,
-                    labels={LABEL_RUN: run_id, LABEL_HOST: self.settings.worker_host},
-                    working_dir=WORKSPACE,
-                    network_mode=self.settings.devbox_network,
-                    privileged=False,
-                    cap_drop=["ALL"],
-                    security_opt=["no-new-privileges"],
-                    nano_cpus=int(self.settings.devbox_cpus * 1e9),
-                    mem_limit=self.settings.devbox_memory,
-                    pids_limit=self.settings.devbox_pids,
-                    volumes={str(control): {"bind": CONTROL_MOUNT, "mode": "rw"},
-                             str(workspace): {"bind": WORKSPACE, "mode": "rw"}},
-                    environment={"FERRY_RUN_ID": run_id, "HOME": "/root"},
-                )
-            except APIError as e:
-                if e.status_code == 409:  # created concurrently by a retry
-                    container = self.client.containers.get(name)
-                else:
-                    raise DevBoxError(f"Docker refused to start the DevBox: {e.explanation}") from e
+            labels = self._ensure_image(image)
+            root = run_as_root or labels.get(IMAGE_USER_LABEL) == "root"
+            container = self._create(run_id, name, image, layout, root)
+        root = container.labels.get(LABEL_USER) == "root"
         if container.status != "running":
             container.start()
-        # Login shells (`bash -lc`, as Codex runs commands) reset PATH: put ferry-ask on the
-        # standard one too.
-        container.exec_run(["sh", "-c", f"ln -sf {CONTROL_MOUNT}/bin/ferry-ask "
-                                        "/usr/local/bin/ferry-ask 2>/dev/null || true"])
+        uid, gid = (0, 0) if root else (AGENT_UID, AGENT_GID)
         return DevBoxInfo(
-            run_id=run_id,
-            backend=self.name,
-            host=self.settings.worker_host,
-            task_queue=self.settings.host_task_queue,
-            name=name,
-            container_id=container.id,
-            image=image,
-            workspace=WORKSPACE,
-            control_dir=CONTROL_MOUNT,
-            launched_at=datetime.now(UTC),
-        )
+            run_id=run_id, backend=self.name, host=self.settings.worker_host,
+            task_queue=self.settings.host_task_queue, name=name, container_id=container.id,
+            image=image, workspace=WORKSPACE, in_dir=IN, out_dir=OUT, state_dir=STATE,
+            home=HOME, user="root" if root else "agent", uid=uid, gid=gid,
+            disk_bytes=None if self.quota_problem else int(self.settings.devbox_disk),
+            launched_at=datetime.now(UTC))
 
-    def _ensure_image(self, image: str) -> None:
+    def _create(self, run_id: str, name: str, image: str, layout: DevBoxLayout, root: bool):
+        layout.root.mkdir(parents=True, exist_ok=True)
+        if not self.quota_problem:
+            try:
+                disk.mount_quota_fs(layout.root, layout.mnt, int(self.settings.devbox_disk))
+            except disk.DiskError as e:
+                raise DevBoxError(f"could not create the DevBox's disk: {e}") from e
+        uid, gid = (0, 0) if root else (AGENT_UID, AGENT_GID)
+        self.make_host_dirs(layout, uid, gid)
+        kwargs = {}
+        if self.settings.devbox_runtime:
+            kwargs["runtime"] = self.settings.devbox_runtime
         try:
-            self.client.images.get(image)
-            return
+            return self.client.containers.run(
+                image, entrypoint=["sleep", "infinity"], command=[], name=name, detach=True,
+                init=True, user="0:0",
+                labels={LABEL_RUN: run_id, LABEL_HOST: self.settings.worker_host,
+                        LABEL_USER: "root" if root else "agent"},
+                working_dir=WORKSPACE,
+                network_mode=self.settings.devbox_network,
+                privileged=False,
+                cap_drop=["ALL"], cap_add=RUNNER_CAPS,
+                security_opt=["no-new-privileges"],
+                # Agent turns cannot write outside their own disk; root turns may install
+                # packages into the image's filesystem.
+                read_only=not root,
+                tmpfs={"/run": "rw,nosuid,nodev,size=16m"},
+                nano_cpus=int(self.settings.devbox_cpus * 1e9),
+                mem_limit=self.settings.devbox_memory,
+                pids_limit=self.settings.devbox_pids,
+                mounts=_mounts(layout),
+                environment={"FERRY_RUN_ID": run_id, "HOME": HOME, "TMPDIR": "/tmp",
+                             "USER": "root" if root else "agent",
+                             "LOGNAME": "root" if root else "agent"},
+                **kwargs,
+            )
+        except APIError as e:
+            if e.status_code == 409:  # created concurrently by a retry
+                return self.client.containers.get(name)
+            raise DevBoxError(f"Docker refused to start the DevBox: {e.explanation}") from e
+
+    def _ensure_image(self, image: str) -> dict[str, str]:
+        """The image's labels; pulls it when missing."""
+        try:
+            return self.client.images.get(image).labels or {}
         except ImageNotFound:
             pass
         try:
-            self.client.images.pull(image)
+            return self.client.images.pull(image).labels or {}
         except (APIError, ImageNotFound) as e:
             reason = getattr(e, "explanation", None) or str(e)
             raise DevBoxError(
@@ -107,40 +162,6 @@ class DockerBackend(DevBoxBackend):
             return self.client.containers.get(info.name)
         except NotFound as e:
             raise DevBoxError(f"DevBox container {info.name} is gone") from e
-
-    def start_turn(self, info: DevBoxInfo, turn_id: str, env: dict[str, str] | None = None) -> None:
-        self._container(info).exec_run(
-            ["sh", "-c", self.runner_command(info, turn_id)], detach=True, workdir=info.workspace,
-            environment=env or None,
-        )
-
-    def exec(self, info: DevBoxInfo, command: str) -> tuple[int, str]:
-        # `timeout` keeps a tool call (e.g. a server started in the foreground) from hanging.
-        res = self._container(info).exec_run(["timeout", "600", "sh", "-c", command],
-                                             workdir=info.workspace)
-        return res.exit_code, res.output.decode("utf-8", "replace")
-
-    def stop_turn(self, info: DevBoxInfo, turn_id: str) -> None:
-        turn = f"{info.control_dir}/turns/{turn_id}"
-        try:
-            self._container(info).exec_run(
-                ["sh", "-c", f'kill -TERM "$(cat "{turn}/runner.pid")" 2>/dev/null'],
-            )
-        except (DevBoxError, APIError):
-            pass
-
-    def images(self) -> list[str]:
-        tags = {tag.removesuffix(":latest") for image in
-                self.client.images.list(filters={"label": "ferry.devbox"}) for tag in image.tags}
-        return sorted(tags | ({self.settings.devbox_image} if self._has(self.settings.devbox_image)
-                              else set()))
-
-    def _has(self, image: str) -> bool:
-        try:
-            self.client.images.get(image)
-            return True
-        except ImageNotFound:
-            return False
 
     def hibernate(self, info: DevBoxInfo) -> None:
         self._container(info).stop(timeout=5)
@@ -158,8 +179,79 @@ class DockerBackend(DevBoxBackend):
 
     def remove(self, info: DevBoxInfo) -> None:
         try:
-            container = self.client.containers.get(info.name)
-            container.remove(force=True)
+            self.client.containers.get(info.name).remove(force=True)
         except NotFound:
             pass
+        layout = self.layout(info.run_id)
+        try:
+            disk.unmount_quota_fs(layout.root, layout.mnt)
+        except disk.DiskError as e:
+            log.warning("could not unmount %s: %s", layout.mnt, e)
         self.remove_host_dir(info.run_id)
+
+    # ------------------------------------------------------------------ turns and execs
+
+    def start_turn(self, info: DevBoxInfo, turn_id: str, env: dict[str, str] | None = None) -> None:
+        key = self.turn_key(info.run_id, turn_id)
+        self._container(info).exec_run(
+            ["python3", "-I", f"{info.in_dir}/bin/{RUNNER_NAME}", "start",
+             f"{info.in_dir}/turns/{turn_id}/spec.json"],
+            detach=True, user="0:0", workdir="/", environment={KEY_ENV: key, **(env or {})})
+
+    def _as_turn_user(self, info: DevBoxInfo, argv: list[str]) -> tuple[list[str], str]:
+        if info.uid == 0:  # root turns: uid 0, but without the runner's capabilities
+            argv = ["python3", "-I", f"{info.in_dir}/bin/{RUNNER_NAME}", "exec", "--", *argv]
+        return argv, f"{info.uid}:{info.gid}"
+
+    def exec(self, info: DevBoxInfo, argv: list[str], timeout: int = EXEC_TIMEOUT) -> tuple[int, str]:
+        # `timeout` keeps a tool call (e.g. a server started in the foreground) from hanging.
+        argv, user = self._as_turn_user(info, ["timeout", str(timeout), *argv])
+        try:
+            res = self._container(info).exec_run(argv, workdir=info.workspace, user=user)
+        except APIError as e:
+            raise DevBoxError(f"could not run a command in the DevBox: {e.explanation}") from e
+        return res.exit_code, res.output.decode("utf-8", "replace")
+
+    def exec_stream(self, info: DevBoxInfo, argv: list[str], write: Callable[[bytes], object],
+                    cap: int) -> ExecResult:
+        argv, user = self._as_turn_user(info, argv)
+        api = self.client.api
+        try:
+            exec_id = api.exec_create(self._container(info).id, argv, user=user,
+                                      workdir=info.workspace)["Id"]
+            stream = api.exec_start(exec_id, stream=True, demux=True)
+        except APIError as e:
+            raise DevBoxError(f"could not run a command in the DevBox: {e.explanation}") from e
+        written, truncated, err = 0, False, bytearray()
+        try:
+            for out, errchunk in stream:
+                if errchunk and len(err) < MAX_STDERR:
+                    err += errchunk[:MAX_STDERR - len(err)]
+                if out:
+                    if written + len(out) > cap:
+                        truncated = True
+                        break
+                    write(out)
+                    written += len(out)
+        finally:
+            close = getattr(stream, "close", None)
+            if close:
+                close()
+        if truncated:
+            return ExecResult(exit_code=-1, stderr=err.decode("utf-8", "replace"), truncated=True)
+        code = api.exec_inspect(exec_id).get("ExitCode")
+        return ExecResult(exit_code=code if code is not None else -1,
+                          stderr=err.decode("utf-8", "replace"))
+
+    def images(self) -> list[str]:
+        tags = {tag.removesuffix(":latest") for image in
+                self.client.images.list(filters={"label": "ferry.devbox"}) for tag in image.tags}
+        return sorted(tags | ({self.settings.devbox_image} if self._has(self.settings.devbox_image)
+                              else set()))
+
+    def _has(self, image: str) -> bool:
+        try:
+            self.client.images.get(image)
+            return True
+        except ImageNotFound:
+            return False

@@ -10,14 +10,19 @@ timeline steps and, at the end, classifies the turn from the engine's own termin
 from __future__ import annotations
 
 import json
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
 
 EXCERPT = 2000
+# The only step kinds an engine's stream may produce; Ferry's own (exec, question, answer,
+# review, report_result, ...) come from the runner and the workflow alone.
+STEP_KINDS_FROM_ENGINES = frozenset({"message", "thought", "tool", "file_change", "todo_list",
+                                     "raw"})
 
 # Taught to every CLI agent: how to ask the person behind the Run.
 FERRY_ASK_PROMPT = (
@@ -29,11 +34,17 @@ FERRY_ASK_PROMPT = (
 )
 
 
+def _plain_session(value: str | None) -> str | None:
+    return value if value is None or re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,199}", value) \
+        else None
+
+
 class EngineTurn(BaseModel):
     """What one engine turn needs to build its command line."""
 
     prompt: str
-    session_id: str | None = None
+    # Session ids come back from the engine's own stream: only a plain token is reused.
+    session_id: Annotated[str | None, AfterValidator(_plain_session)] = None
     model: str | None = None
     effort: str | None = None
     max_turns: int | None = None

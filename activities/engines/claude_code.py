@@ -97,7 +97,7 @@ class ClaudeCode(EngineAdapter):
     permission_mode = "bypassPermissions"
 
     def command(self, turn: EngineTurn) -> list[str]:
-        argv = [self.binary, "-p", turn.prompt, "--output-format", "stream-json", "--verbose",
+        argv = [self.binary, "-p", "--output-format", "stream-json", "--verbose",
                 "--permission-mode", self.permission_mode,
                 "--append-system-prompt", FERRY_ASK_PROMPT]
         if turn.session_id:
@@ -106,7 +106,8 @@ class ClaudeCode(EngineAdapter):
             argv += ["--model", turn.model]
         if turn.max_turns:
             argv += ["--max-turns", str(turn.max_turns)]
-        return argv
+        # After `--`, a prompt that starts with a dash (a ticket, a payload) is not a flag.
+        return [*argv, "--", turn.prompt]
 
     def parser(self) -> StreamParser:
         return ClaudeParser()

@@ -96,7 +96,8 @@ class Codex(EngineAdapter):
             argv += ["-c", f'model_reasoning_effort="{turn.effort}"']
         if turn.session_id:
             argv += ["resume", turn.session_id]
-        return argv + [prompt]
+        # After `--`, a prompt that starts with a dash (a ticket, a payload) is not a flag.
+        return [*argv, "--", prompt]
 
     def parser(self) -> StreamParser:
         return CodexParser()

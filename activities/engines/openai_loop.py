@@ -171,7 +171,7 @@ class ModelCallActivities:
                       payload=redact(cap_payload(payload), self.secret_values))
 
     async def _sh(self, inp: ModelCallInput, command: str) -> tuple[int, str]:
-        return await asyncio.to_thread(self.backend.exec, inp.devbox, command)
+        return await asyncio.to_thread(self.backend.exec, inp.devbox, ["sh", "-c", command])
 
     async def _run_tool(self, inp: ModelCallInput, name: str,
                         args: dict[str, Any]) -> tuple[str, StepIn, dict[str, Any]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import mimetypes
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -12,6 +13,7 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Str
 from sse_starlette.sse import EventSourceResponse
 
 from api.deps import RunsDep, StoreDep
+from api.security import INERT_CSP
 from ferry.artifact_store import UnsafePath
 from ferry.questions import AnswersIn
 from ferry.schemas import (
@@ -29,6 +31,8 @@ from ferry.schemas import (
 router = APIRouter(prefix="/runs", tags=["runs"])
 
 RunId = Annotated[str, Path(pattern=RUN_ID_PATTERN, description="Run id (without `run-`)")]
+INERT = {"Content-Security-Policy": INERT_CSP}
+MAX_SEQ = 2**53
 SSE_POLL_SECONDS = 0.25
 
 
@@ -83,7 +87,7 @@ async def message_run(run_id: RunId, body: MessageIn, runs: RunsDep) -> RunPubli
 
 @router.get("/{run_id}/timeline", response_model=Timeline)
 async def get_timeline(
-    run_id: RunId, runs: RunsDep, after: Annotated[int, Query(ge=0)] = 0
+    run_id: RunId, runs: RunsDep, after: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0
 ) -> Timeline:
     """All steps with `seq > after`, in order (archived chunks and the live tail merged)."""
     read = await runs.timeline(run_id, after)
@@ -95,7 +99,7 @@ async def run_events(
     run_id: RunId,
     request: Request,
     runs: RunsDep,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> EventSourceResponse:
     """Server-sent events: `step` (id = seq), `status`, and `end` when the Run has finished.
@@ -103,7 +107,8 @@ async def run_events(
     Reconnect with `Last-Event-ID` (or `?after=`) to resume after the last step seen.
     """
     if last_event_id is not None:
-        if not last_event_id.isdigit():
+        if not (last_event_id.isascii() and last_event_id.isdigit()) or \
+                int(last_event_id) > MAX_SEQ:
             raise HTTPException(422, detail=[{"loc": ["header", "Last-Event-ID"],
                                               "msg": "must be a step seq", "type": "value_error"}])
         after = int(last_event_id)
@@ -153,7 +158,7 @@ async def get_logs(run_id: RunId, runs: RunsDep, store: StoreDep) -> StreamingRe
                 pass
             yield f"[exit {p['exit_code']}, {p['duration_ms']} ms]\n\n".encode()
 
-    return StreamingResponse(blocks(), media_type="text/plain; charset=utf-8")
+    return StreamingResponse(blocks(), media_type="text/plain; charset=utf-8", headers=INERT)
 
 
 @router.post("/{run_id}/review", response_model=RunPublic)
@@ -167,7 +172,7 @@ async def review_run(run_id: RunId, body: ReviewIn, runs: RunsDep) -> RunPublic:
 @router.get("/{run_id}/diff")
 async def get_diff(
     run_id: RunId, runs: RunsDep, store: StoreDep,
-    attempt: Annotated[int | None, Query(ge=1)] = None,
+    attempt: Annotated[int | None, Query(ge=1, le=10_000)] = None,
     format: Annotated[str, Query(pattern="^(text|json)$")] = "text",
 ):
     """The workspace diff against the base commit (new files included), per attempt."""
@@ -183,8 +188,9 @@ async def get_diff(
     diff = store.path(run_id, f"attempts/{n}/diff.patch").read_text(errors="replace")
     if format == "json":
         files = json.loads(store.path(run_id, f"attempts/{n}/files.json").read_text())
-        return JSONResponse({"attempt": n, "attempts": attempts, "files": files, "diff": diff})
-    return PlainTextResponse(diff, headers={"X-Ferry-Attempt": str(n)})
+        return JSONResponse({"attempt": n, "attempts": attempts, "files": files, "diff": diff},
+                            headers=INERT)
+    return PlainTextResponse(diff, headers={"X-Ferry-Attempt": str(n), **INERT})
 
 
 @router.get("/{run_id}/artifacts")
@@ -196,10 +202,29 @@ async def list_artifacts(run_id: RunId, runs: RunsDep, store: StoreDep) -> JSONR
     return JSONResponse({"artifacts": files})
 
 
+SAFE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf",
+              "application/zip", "application/gzip", "application/json"}
+
+
+def served_type(path: str) -> str:
+    """What a DevBox-made file is served as: never a type a browser would run."""
+    guessed = mimetypes.guess_type(path)[0] or ""
+    if guessed in SAFE_TYPES:
+        return guessed
+    if guessed.startswith("text/") or "xml" in guessed or "javascript" in guessed \
+            or guessed.endswith(("+json", "x-sh", "x-python")):
+        return "text/plain; charset=utf-8"
+    return "application/octet-stream"
+
+
 @router.get("/{run_id}/artifacts/{path:path}")
 async def get_artifact(run_id: RunId, path: str, store: StoreDep) -> FileResponse:
-    """One stored file of a Run, e.g. a command's full output (`output_path` of an exec step)."""
+    """One stored file of a Run, e.g. a command's full output (`output_path` of an exec step).
+
+    Served as an attachment with a sandboxing CSP: it is the DevBox's data, never a page."""
     target = store.path(run_id, path)
     if not target.is_file():
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no artifact {path!r} in Run {run_id}")
-    return FileResponse(target)
+        raise HTTPException(status.HTTP_404_NOT_FOUND,
+                            detail=f"no artifact {path[:200]!r} in Run {run_id}")
+    return FileResponse(target, media_type=served_type(path), filename=target.name,
+                        content_disposition_type="attachment", headers=INERT)

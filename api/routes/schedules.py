@@ -113,10 +113,30 @@ async def delete_trigger(name: Name, request: Request) -> None:
     _triggers(request).store.delete(name)
 
 
+MAX_HOOK_BODY = 1024 * 1024
+
+
+async def _capped_body(request: Request) -> bytes:
+    """The raw body, refused with 413 past MAX_HOOK_BODY (without reading it all)."""
+    too_big = HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+                            detail=f"webhook bodies are limited to {MAX_HOOK_BODY} bytes")
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_HOOK_BODY:
+        raise too_big
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_HOOK_BODY:
+            raise too_big
+    return bytes(body)
+
+
 @hooks.post("/{name}", status_code=status.HTTP_202_ACCEPTED)
 async def hook(name: Name, request: Request) -> JSONResponse:
-    """GitHub-style webhook: `X-Hub-Signature-256: sha256=<hmac of the raw body>`."""
-    raw = await request.body()
+    """GitHub-style webhook: `X-Hub-Signature-256: sha256=<hmac of the raw body>`.
+
+    A redelivery of the same body (same event) never starts a second Run."""
+    raw = await _capped_body(request)
     try:
         result = await _triggers(request).fire(name, raw, dict(request.headers))
     except PermissionError as e:

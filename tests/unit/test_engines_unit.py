@@ -14,13 +14,16 @@ from ferry.settings import Settings
 
 def test_claude_command_and_resume() -> None:
     argv = ClaudeCode().command(EngineTurn(prompt="do it", model="opus", max_turns=5))
-    assert argv[:3] == ["claude", "-p", "do it"]
+    assert argv[:2] == ["claude", "-p"] and argv[-2:] == ["--", "do it"]
     assert "--verbose" in argv and argv[argv.index("--output-format") + 1] == "stream-json"
     assert argv[argv.index("--max-turns") + 1] == "5" and "--resume" not in argv
     again = ClaudeCode().command(EngineTurn(prompt="next", session_id="s1"))
     assert again[again.index("--resume") + 1] == "s1"
     plan = ClaudeCodePlan().command(EngineTurn(prompt="p"))
     assert plan[plan.index("--permission-mode") + 1] == "plan"
+    # A prompt that looks like a flag, or a session id that is not a plain token, is data.
+    tricky = ClaudeCode().command(EngineTurn(prompt="--model=evil", session_id="--debug x"))
+    assert tricky[-2:] == ["--", "--model=evil"] and "--resume" not in tricky
 
 
 def test_codex_resume_has_no_sandbox_flag() -> None:

@@ -1,0 +1,277 @@
+"""Workspace activities on the DevBox's host: clone, results (diff, artifacts, logs), accept, reset.
+
+The host never touches the workspace's files. Its side of the work happens in the
+host-only repository (host_git.py); the DevBox's side runs inside the DevBox as the turn's
+user (`ferry-workspace`), and what it prints — a git bundle, a tar stream — is taken as
+data, size-capped. So the DevBox's git config, attributes, hooks, `core.worktree` or
+symlinks only ever act inside the DevBox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.devbox import DevBoxBackend, DevBoxError, hostio
+from activities.secrets import StreamRedactor, redact
+from activities.tickets import github_api, trusted
+from activities.workspace.artifacts import import_tar
+from activities.workspace.host_git import GitError, HostGit
+from ferry.artifact_store import ArtifactStore
+from ferry.schemas import (
+    AcceptInput,
+    AcceptResult,
+    AttemptResult,
+    CollectInput,
+    DevBoxInfo,
+    FileChange,
+    PrepareInput,
+    ResetInput,
+    WorkspaceInfo,
+)
+from ferry.settings import Settings
+
+SNAPSHOT_REF = "refs/ferry/snapshot"
+MAX_EVENTS_LOG = 64 * 1024 * 1024
+
+
+def public_url(url: str) -> str:
+    """The URL without any credentials in it (what the DevBox may see)."""
+    if "://" not in url:
+        return url
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+class WorkspaceActivities:
+    def __init__(self, settings: Settings, backend: DevBoxBackend, store: ArtifactStore,
+                 secret_values: list[str]) -> None:
+        self.settings = settings
+        self.backend = backend
+        self.store = store
+        self.secret_values = secret_values
+
+    def _git(self, run_id: str) -> HostGit:
+        return HostGit(self.settings, self.backend.layout(run_id).git / "repo.git",
+                       self.secret_values)
+
+    def _fail(self, message: str) -> ApplicationError:
+        return ApplicationError(redact(message, self.secret_values), type="WorkspaceError",
+                                non_retryable=True)
+
+    def _tool(self, info: DevBoxInfo, *args: str) -> list[str]:
+        return ["python3", "-I", f"{info.in_dir}/bin/ferry-workspace", *args]
+
+    def _in_devbox(self, info: DevBoxInfo, what: str, *args: str) -> None:
+        code, output = self.backend.exec(info, self._tool(info, *args))
+        if code != 0:
+            raise self._fail(f"{what} failed in the DevBox (exit {code}): {output.strip()[-400:]}")
+
+    # ------------------------------------------------------------------ prepare
+
+    @activity.defn(name="prepare_workspace")
+    async def prepare_workspace(self, inp: PrepareInput) -> WorkspaceInfo | None:
+        try:
+            return await asyncio.to_thread(self._prepare, inp)
+        except (GitError, DevBoxError) as e:
+            raise self._fail(str(e)) from e
+
+    def _prepare(self, inp: PrepareInput) -> WorkspaceInfo | None:
+        layout = self.backend.layout(inp.run_id)
+        info = None
+        url = inp.repo or (inp.ticket.clone_url if inp.ticket else None)
+        if url:
+            info = self._clone(inp, url)
+        if inp.ticket is not None:
+            self.backend.write_in(layout, "ticket.md", inp.ticket.markdown().encode())
+            self._in_devbox(inp.devbox, "copying the ticket", "ticket", f"{inp.devbox.in_dir}/ticket.md")
+        return info
+
+    def _clone(self, inp: PrepareInput, url: str) -> WorkspaceInfo:
+        work_branch = f"ferry/{inp.run_id.replace(':', '-')}"  # ':' is not allowed in refs
+        git = self._git(inp.run_id)
+        what = f"could not clone {public_url(url)} (branch {inp.branch or 'default'})"
+        try:
+            git.clone(url)
+            base_branch = inp.branch or (inp.ticket.default_branch if inp.ticket else None) \
+                or git.default_branch()
+            base_commit = git.commit_of(f"refs/heads/{base_branch}")
+        except GitError as e:
+            raise self._fail(f"{what}: {e}") from e
+        layout = self.backend.layout(inp.run_id)
+        bundle = layout.inbox / "repo.bundle"
+        git.bundle(bundle, f"refs/heads/{base_branch}")
+        try:
+            self._in_devbox(inp.devbox, "cloning into the DevBox", "clone",
+                            f"{inp.devbox.in_dir}/repo.bundle", base_branch, work_branch,
+                            public_url(url))
+        finally:
+            bundle.unlink(missing_ok=True)
+        return WorkspaceInfo(repo=inp.repo or url, clone_url=url, base_branch=base_branch,
+                             base_commit=base_commit, work_branch=work_branch)
+
+    # ------------------------------------------------------------------ results
+
+    @activity.defn(name="collect_results")
+    async def collect_results(self, inp: CollectInput) -> AttemptResult:
+        return await asyncio.to_thread(self._collect, inp)
+
+    def _collect(self, inp: CollectInput) -> AttemptResult:
+        prefix = f"attempts/{inp.attempt}"
+        result = AttemptResult(attempt=inp.attempt, diff_path=f"{prefix}/diff.patch")
+        diff = b""
+        if inp.base_commit:
+            try:
+                diff = self._snapshot_diff(inp, result)
+            except (GitError, DevBoxError) as e:
+                result.notes.append(redact(f"no diff: {e}", self.secret_values))
+        self.store.write_bytes(inp.run_id, result.diff_path,
+                               redact(diff.decode("utf-8", "replace"), self.secret_values).encode())
+        self.store.write_bytes(inp.run_id, f"{prefix}/files.json", json.dumps(
+            [f.model_dump() for f in result.files]).encode())
+        self._collect_artifacts(inp, prefix, result)
+        self._collect_logs(inp)
+        return result
+
+    def _snapshot_diff(self, inp: CollectInput, result: AttemptResult) -> bytes:
+        """The DevBox commits its work tree into a bundle; the host imports and diffs it."""
+        assert inp.base_commit is not None
+        if not re.fullmatch(r"[0-9a-f]{40,64}", inp.base_commit):
+            raise GitError("the base commit is not a commit id")
+        scratch = self.backend.layout(inp.run_id).scratch
+        scratch.mkdir(parents=True, exist_ok=True)
+        bundle = scratch / f"snapshot-{inp.attempt}.bundle"
+        bundle.unlink(missing_ok=True)
+        with open(bundle, "xb") as f:
+            res = self.backend.exec_stream(inp.devbox, self._tool(inp.devbox, "snapshot",
+                                                                  inp.base_commit),
+                                           f.write, int(self.settings.max_snapshot_bytes))
+        try:
+            if res.truncated:
+                raise GitError(f"the DevBox's work is larger than {self.settings.max_snapshot_bytes}"
+                               " bytes (FERRY_MAX_SNAPSHOT_BYTES)")
+            if res.exit_code != 0:
+                raise GitError(f"the snapshot failed in the DevBox (exit {res.exit_code}): "
+                               f"{res.stderr.strip()[-300:]}")
+            git = self._git(inp.run_id)
+            commit = git.fetch_bundle(bundle, SNAPSHOT_REF, f"refs/ferry/attempt-{inp.attempt}")
+        finally:
+            bundle.unlink(missing_ok=True)
+        result.snapshot_commit = commit
+        cap = int(self.settings.max_diff_bytes)
+        diff, result.diff_truncated = git.diff(inp.base_commit, commit, cap)
+        result.files = [FileChange(path=p, added=a, removed=r, status=s)
+                        for p, a, r, s in git.numstat(inp.base_commit, commit)]
+        if result.diff_truncated:
+            diff += f"\n[... diff truncated at {cap} bytes (FERRY_MAX_DIFF_BYTES) ...]\n".encode()
+        elif diff:
+            diff += b"\n"
+        return diff
+
+    def _collect_artifacts(self, inp: CollectInput, prefix: str, result: AttemptResult) -> None:
+        scratch = self.backend.layout(inp.run_id).scratch
+        scratch.mkdir(parents=True, exist_ok=True)
+        tar = scratch / f"artifacts-{inp.attempt}.tar"
+        tar.unlink(missing_ok=True)
+        cap = int(self.settings.max_artifacts_bytes)
+        try:
+            with open(tar, "xb") as f:
+                res = self.backend.exec_stream(inp.devbox, self._tool(inp.devbox, "artifacts",
+                                                                      *inp.artifacts), f.write, cap)
+            if res.truncated:
+                result.notes.append(f"artifacts larger than {cap} bytes were not kept "
+                                    "(FERRY_MAX_ARTIFACTS_BYTES)")
+            else:
+                result.artifacts, skipped = import_tar(tar, self.store, inp.run_id, prefix,
+                                                       self.secret_values)
+                if skipped:
+                    result.notes.append(f"{skipped} artifact entr{'y was' if skipped == 1 else 'ies were'}"
+                                        " skipped (links, special files or odd names)")
+        except DevBoxError as e:
+            result.notes.append(f"no artifacts: {e}")
+        finally:
+            tar.unlink(missing_ok=True)
+
+    def _collect_logs(self, inp: CollectInput) -> None:
+        """Each turn's raw event log (engine stream), redacted, no links followed, capped."""
+        for turn in inp.turn_ids:
+            turn_dir = self.backend.host_turn_dir(inp.run_id, turn)
+            try:
+                with self.store.writer(inp.run_id, f"turns/{turn}/events.jsonl") as f:
+                    redactor = StreamRedactor(self.secret_values, f.write)
+                    hostio.copy_capped(turn_dir, "events.jsonl", redactor.feed, MAX_EVENTS_LOG)
+                    redactor.close()
+            except hostio.UnsafeFile:
+                continue
+
+    # ------------------------------------------------------------------ review
+
+    @activity.defn(name="accept_changes")
+    async def accept_changes(self, inp: AcceptInput) -> AcceptResult:
+        try:
+            result = await asyncio.to_thread(self._commit_and_push, inp)
+        except GitError as e:
+            raise self._fail(f"could not commit and push {inp.workspace.work_branch}: {e}") from e
+        if inp.ticket is not None and inp.ticket.ref.kind == "github":
+            result.pr_url = inp.pr_url or await self._open_pr(inp)
+        return result
+
+    def _commit_and_push(self, inp: AcceptInput) -> AcceptResult:
+        """Commit exactly the snapshot people reviewed, on top of the last accept (or the
+        agent's own commits), in the host-only repository; push that."""
+        if inp.snapshot_commit is None:
+            raise GitError("there is no collected work to accept (the last diff failed)")
+        git = self._git(inp.run_id)
+        branch = inp.workspace.work_branch
+        snapshot = git.commit_of(inp.snapshot_commit)
+        parent = inp.previous_commit or git.parent_of(snapshot) or inp.workspace.base_commit
+        if git.tree_of(snapshot) == git.tree_of(parent):
+            commit = parent
+        else:
+            commit = git.commit_tree(git.tree_of(snapshot), parent, inp.message)
+        git.update_ref(f"refs/heads/{branch}", commit)
+        git.push(inp.workspace.clone_url, commit, branch)
+        return AcceptResult(branch=branch, commit=commit, pushed=True)
+
+    async def _open_pr(self, inp: AcceptInput) -> str:
+        assert inp.ticket is not None
+        ref = inp.ticket.ref
+        api = f"{github_api(self.settings, ref)}/repos/{ref.owner}/{ref.repo}/pulls"
+        headers = {"Accept": "application/vnd.github+json"}
+        if self.settings.github_token and trusted(ref.host, self.settings.github_hosts):
+            headers["Authorization"] = f"Bearer {self.settings.github_token}"
+        branch = inp.workspace.work_branch
+        async with httpx.AsyncClient(headers=headers, timeout=30) as client:
+            existing = await client.get(api, params={"head": f"{ref.owner}:{branch}",
+                                                     "state": "open"})
+            if existing.status_code == 200 and existing.json():
+                return existing.json()[0]["html_url"]
+            r = await client.post(api, json={
+                "title": inp.ticket.title, "head": branch, "base": inp.workspace.base_branch,
+                "body": f"{inp.message}\n\nCloses {ref.url}"})
+        if r.status_code >= 400:
+            raise ApplicationError(f"opening the pull request failed: HTTP {r.status_code} from {api}",
+                                   type="TicketError", non_retryable=r.status_code in (401, 403, 404, 422))
+        return r.json()["html_url"]
+
+    @activity.defn(name="reset_workspace")
+    async def reset_workspace(self, inp: ResetInput) -> None:
+        """reject: back to the base commit, inside the DevBox (as the turn's user)."""
+        if not re.fullmatch(r"[0-9a-f]{40,64}", inp.base_commit):
+            raise self._fail("the base commit is not a commit id")
+        work_branch = f"ferry/{inp.run_id.replace(':', '-')}"
+        try:
+            await asyncio.to_thread(self._in_devbox, inp.devbox, "resetting the workspace", "reset",
+                                    inp.base_commit, work_branch)
+        except DevBoxError as e:
+            raise self._fail(str(e)) from e
+

@@ -99,8 +99,7 @@ class TurnActivities:
         reader = _Reader(adapter)
         await asyncio.to_thread(self._replay, turn_dir, key, cursor, reader)
         handle = self.client.get_workflow_handle(activity.info().workflow_id)
-        started = time.monotonic()
-        deadline = started + self.settings.turn_slice_seconds
+        deadline = time.monotonic() + self.settings.turn_slice_seconds
         try:
             while True:
                 batch, outcome, more = await asyncio.to_thread(
@@ -117,7 +116,7 @@ class TurnActivities:
                     continue
                 if time.monotonic() > deadline:
                     return FollowTurnResult(cursor=cursor, stored_bytes=reader.stored)
-                lost = await asyncio.to_thread(self._runner_lost, turn_dir, key, started)
+                lost = await asyncio.to_thread(self._runner_lost, inp, turn_dir, key, cursor)
                 if lost:
                     return FollowTurnResult(cursor=cursor, outcome=TurnOutcome(ok=False, error=lost),
                                             stored_bytes=reader.stored)
@@ -342,7 +341,8 @@ class TurnActivities:
                         cost_usd=parsed.cost_usd),
             num_turns=parsed.num_turns, exit_code=exit_code)
 
-    def _runner_lost(self, turn_dir: Path, key: str, started: float) -> str | None:
+    def _runner_lost(self, inp: FollowTurnInput, turn_dir: Path, key: str,
+                     cursor: TurnCursor) -> str | None:
         """Why the runner can no longer finish the turn, if it cannot."""
         try:
             data, _ = hostio.read_capped(turn_dir, "alive", events.MAX_ALIVE)
@@ -351,16 +351,24 @@ class TurnActivities:
             beat = None
         if beat is not None and time.time() - beat <= RUNNER_STALE_AFTER:
             return None
-        if time.monotonic() - started < RUNNER_START_GRACE:
+        # The grace runs from when the host wrote the turn's spec (host-only data), not
+        # from this slice: a runner that never starts is noticed across slices too.
+        spec = self.backend.layout(inp.run_id).inbox / "turns" / inp.turn_id / "spec.json"
+        try:
+            written = spec.stat().st_mtime
+        except OSError:
+            written = time.time()
+        if time.time() - written < RUNNER_START_GRACE:
             return None
-        if beat is None:
+        if beat is None and cursor.seq == 0:
             try:
                 detail = hostio.read_tail(turn_dir, "runner.log", 500).decode("utf-8", "replace")
             except hostio.UnsafeFile:
                 detail = ""
             detail = redact(detail.strip(), self.secret_values)
             return "the turn runner did not start in the DevBox" + (f": {detail}" if detail else "")
-        return "the turn runner stopped without finishing (DevBox gone or killed)"
+        return ("the turn runner stopped without finishing (DevBox gone, runner killed, or its "
+                "heartbeat tampered with)")
 
 
 def _now() -> datetime:

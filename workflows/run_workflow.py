@@ -156,6 +156,8 @@ class RunWorkflow:
                     await self._report(failed_with=st.error)
                 except ActivityError as again:  # the report is best effort on this path
                     workflow.logger.warning("could not report the failure: %s", again)
+                # Even a Run that had finished before (a review that failed) ends failed.
+                self._set_status(RunStatus.failed, finished=True)
                 await self._teardown()
                 return await self._finish(archiver)
             st.running = None

@@ -91,6 +91,11 @@ class DockerBackend(DevBoxBackend):
         root = container.labels.get(LABEL_USER) == "root"
         if container.status != "running":
             container.start()
+        try:
+            self._check_python(container, image)
+        except DevBoxError:
+            self._discard(run_id, name)  # the Run fails before it owns a DevBox
+            raise
         uid, gid = (0, 0) if root else (AGENT_UID, AGENT_GID)
         return DevBoxInfo(
             run_id=run_id, backend=self.name, host=self.settings.worker_host,
@@ -141,6 +146,14 @@ class DockerBackend(DevBoxBackend):
                 return self.client.containers.get(name)
             raise DevBoxError(f"Docker refused to start the DevBox: {e.explanation}") from e
 
+    def _check_python(self, container, image: str) -> None:
+        """Ferry's turn runner is a Python script: say so now rather than at the first turn."""
+        res = container.exec_run(["python3", "-I", "-c", "import ctypes, json, tarfile"],
+                                 user="0:0", workdir="/")
+        if res.exit_code != 0:
+            raise DevBoxError(f"DevBox image {image!r} has no usable python3 (Ferry's turn runner "
+                              "needs python3 with its standard library)")
+
     def _ensure_image(self, image: str) -> dict[str, str]:
         """The image's labels; pulls it when missing."""
         try:
@@ -178,16 +191,19 @@ class DockerBackend(DevBoxBackend):
             return False
 
     def remove(self, info: DevBoxInfo) -> None:
+        self._discard(info.run_id, info.name)
+
+    def _discard(self, run_id: str, name: str) -> None:
         try:
-            self.client.containers.get(info.name).remove(force=True)
+            self.client.containers.get(name).remove(force=True)
         except NotFound:
             pass
-        layout = self.layout(info.run_id)
+        layout = self.layout(run_id)
         try:
             disk.unmount_quota_fs(layout.root, layout.mnt)
         except disk.DiskError as e:
             log.warning("could not unmount %s: %s", layout.mnt, e)
-        self.remove_host_dir(info.run_id)
+        self.remove_host_dir(run_id)
 
     # ------------------------------------------------------------------ turns and execs
 

@@ -146,17 +146,22 @@ async def get_logs(run_id: RunId, runs: RunsDep, store: StoreDep) -> StreamingRe
             if step.kind != "exec":
                 continue
             p = step.payload
-            yield f"$ {p['command']}\n".encode()
+            yield f"$ {p.get('command', '')}\n".encode()
+            path = None
             try:
-                path = store.path(run_id, p["output_path"])
-                if path.exists():
-                    with path.open("rb") as f:
-                        yield from iter(lambda: f.read(65536), b"")
-                else:
-                    yield p.get("output_excerpt", "").encode()
+                if p.get("output_path"):
+                    path = store.path(run_id, str(p["output_path"]))
             except UnsafePath:
-                pass
-            yield f"[exit {p['exit_code']}, {p['duration_ms']} ms]\n\n".encode()
+                path = None
+            if path is not None and path.is_file():
+                with path.open("rb") as f:
+                    yield from iter(lambda: f.read(65536), b"")  # noqa: B023
+                if p.get("output_truncated"):
+                    yield b"\n[... stored output truncated: the Run's output limit was reached ...]\n"
+            else:
+                # Only the excerpt exists (the full output was refused or not stored).
+                yield str(p.get("output_excerpt", "")).encode()
+            yield f"[exit {p.get('exit_code')}, {p.get('duration_ms')} ms]\n\n".encode()
 
     return StreamingResponse(blocks(), media_type="text/plain; charset=utf-8", headers=INERT)
 

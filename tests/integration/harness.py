@@ -52,6 +52,7 @@ class FerryStack:
         self.env.pop("FERRY_API_TOKEN", None) if "FERRY_API_TOKEN" not in (env or {}) else None
         self.server_flags = server_flags or []
         self.procs: dict[str, subprocess.Popen] = {}
+        self.extra_hosts: list[str] = []
         (data_dir / "logs").mkdir(parents=True, exist_ok=True)
 
     @property
@@ -80,6 +81,8 @@ class FerryStack:
         wait_for(lambda: temporal_ready(s), 60, "Temporal dev server", proc, self.log("temporal"))
 
     def start_worker(self, name: str = "worker", env: dict[str, str] | None = None) -> None:
+        if env and "FERRY_WORKER_HOST" in env:
+            self.extra_hosts.append(env["FERRY_WORKER_HOST"])
         log = self.log(name)
         start = log.stat().st_size if log.exists() else 0
         proc = self._spawn(name, [sys.executable, "-m", "worker.main"], env)
@@ -115,6 +118,27 @@ class FerryStack:
     def stop(self) -> None:
         for name in ["api", *[n for n in self.procs if n.startswith("worker")], "temporal"]:
             self.stop_proc(name)
+        self.remove_devboxes()
+
+    def remove_devboxes(self) -> None:
+        """DevBoxes outlive their worker by design; a finished test removes its own."""
+        hosts = {v for k, v in self.env.items() if k == "FERRY_WORKER_HOST"}
+        hosts |= set(self.extra_hosts)
+        try:
+            import docker
+
+            client = docker.from_env()
+            for host in hosts:
+                for c in client.containers.list(all=True, filters={"label": f"ferry.host={host}"}):
+                    c.remove(force=True)
+        except Exception:  # no Docker (local-backend tests): nothing to remove
+            pass
+        devboxes = (self.data_dir / "devboxes").resolve()
+        with open("/proc/mounts") as f:
+            mounts = [line.split()[1] for line in f]
+        for mnt in mounts:
+            if mnt.startswith(str(devboxes) + "/"):
+                subprocess.run(["umount", "-l", mnt], capture_output=True)
 
     # ---------------------------------------------------------------- API helpers
 

@@ -1,0 +1,117 @@
+"""Git config, attributes and hooks planted in the DevBox's repository never run on the host.
+
+Every program below would create a marker file on the host if the host ran git over the
+DevBox's repository (as it once did for diffs, commits and resets). Inside the DevBox the
+same programs may run — that is the DevBox's own business — but the host only ever sees
+a bundle the DevBox printed, and runs git in its own repository.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.adversarial.conftest import HostWatch, everything_about
+from tests.integration.harness import FerryStack
+from tests.integration.test_repos_review import git, make_origin
+
+HOOKS = ("pre-commit", "commit-msg", "post-commit", "pre-push", "reference-transaction",
+         "post-checkout", "post-index-change", "pre-auto-gc")
+
+
+def plant_everything(markers: str) -> str:
+    """A script that arms every git mechanism that can run a program."""
+    def prog(name: str) -> str:
+        return f"sh -c 'touch {markers}/{name} 2>/dev/null; cat'"
+    lines = [
+        f'git config filter.pwn.clean "{prog("filter-clean")}"',
+        f'git config filter.pwn.smudge "{prog("filter-smudge")}"',
+        f'git config diff.pwn.textconv "{prog("textconv")}"',
+        f'git config diff.pwn.command "{prog("diff-driver")}"',
+        f'git config diff.external "{prog("diff-external")}"',
+        f'git config core.fsmonitor "{prog("fsmonitor")}"',
+        f'git config core.pager "{prog("pager")}"',
+        f'git config gpg.program "{prog("gpg")}"',
+        "git config commit.gpgsign true",
+        f'git config core.sshCommand "{prog("ssh")}"',
+        f'git config credential.helper "!{prog("credential")}"',
+        f'git config remote.origin.receivepack "{prog("receivepack")}"',
+        f'git config remote.origin.uploadpack "{prog("uploadpack")}"',
+        f'git config core.askPass "{prog("askpass")}"',
+        f'git config core.editor "{prog("editor")}"',
+        f'git config sequence.editor "{prog("seq-editor")}"',
+        "git config core.hooksPath .githooks",
+        "mkdir -p .githooks",
+        "for h in " + " ".join(HOOKS) + "; do "
+        f"printf '#!/bin/sh\\ntouch {markers}/hook-%s\\n' \"$h\" > .git/hooks/$h; "
+        "cp .git/hooks/$h .githooks/$h; chmod +x .git/hooks/$h .githooks/$h; done",
+        "printf '* filter=pwn diff=pwn merge=pwn\\n' > .gitattributes",
+        f'git config merge.pwn.driver "{prog("merge-driver")}"',
+        "echo changed >> README.md",
+        "echo new > new.txt",
+        "git status --short | head -3",
+    ]
+    return "\n".join(lines)
+
+
+def test_git_config_attributes_and_hooks_never_run_on_the_host(astack: FerryStack, host: HostWatch,
+                                                               tmp_path: Path) -> None:
+    origin = make_origin(tmp_path)
+    run = astack.create_run(plant_everything(str(host.markers)), repo=str(origin),
+                            keep_alive="120s")
+    done = astack.wait_status(run["id"], {"completed", "failed"}, timeout=90)
+    assert done["status"] == "completed", done
+    host.assert_untouched()
+    # The host still got the work: the reviewed diff is the DevBox's real change.
+    with astack.client() as c:
+        files = {f["path"] for f in c.get(f"/runs/{run['id']}/diff",
+                                          params={"format": "json"}).json()["files"]}
+        assert {"README.md", "new.txt", ".gitattributes"} <= files
+        accepted = c.post(f"/runs/{run['id']}/review", json={"action": "accept"})
+        assert accepted.status_code == 200, accepted.text
+    host.assert_untouched()
+    branch = f"ferry/{run['id']}"
+    assert git(origin, "show", f"{branch}:new.txt") == "new\n"
+    # Reject runs the reset inside the DevBox; the host still runs nothing.
+    with astack.client() as c:
+        r = c.post(f"/runs/{run['id']}/review",
+                   json={"action": "reject", "message": "test ! -e new.txt && echo good > good.txt"})
+        assert r.status_code == 200, r.text
+    astack.wait_until(lambda: astack.get_run(run["id"])["attempt"] == 2 and
+                      astack.get_run(run["id"])["status"] in ("completed", "failed"), 60, "attempt 2")
+    assert astack.get_run(run["id"])["status"] == "completed"
+    host.assert_untouched()
+    host.assert_not_leaked(*everything_about(astack, run["id"]))
+
+
+def test_worktree_and_symlinks_cannot_point_host_work_at_host_files(astack: FerryStack,
+                                                                    host: HostWatch,
+                                                                    tmp_path: Path) -> None:
+    origin = make_origin(tmp_path)
+    victim = str(host.victim_dir)
+    script = "\n".join([
+        f"git config core.worktree {victim}",
+        f"rm -rf .ferry && ln -s {victim} .ferry",
+        f"ln -s {host.secret} leak.txt",
+        f"ln -s {victim} leakdir",
+        "echo done",
+    ])
+    run = astack.create_run(script, repo=str(origin), keep_alive="120s",
+                            artifacts=["leak.txt", "leakdir"])
+    done = astack.wait_status(run["id"], {"completed", "failed"}, timeout=90)
+    assert done["status"] == "completed", done
+    with astack.client() as c:
+        r = c.post(f"/runs/{run['id']}/review", json={"action": "reject"})
+        assert r.status_code == 200, r.text
+    def settled() -> bool:
+        now = astack.get_run(run["id"])
+        return now["status"] == "failed" or (now["attempt"] == 2 and now["status"] == "completed")
+    astack.wait_until(settled, 60, "the reject to finish")
+    final = astack.get_run(run["id"])
+    # The reset runs in the DevBox, where core.worktree names a path that does not exist:
+    # the Run fails saying so (or, had git coped, attempt 2 ran). Either way, on its own files.
+    if final["status"] == "failed":
+        assert "resetting the workspace failed in the DevBox" in final["error"], final["error"]
+    host.assert_untouched()
+    host.assert_not_leaked(*everything_about(astack, run["id"]))
+    notes = [n for a in astack.get_run(run["id"])["attempts"] for n in a["notes"]]
+    assert any("skipped" in n for n in notes), notes  # the links were refused as artifacts

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
 import secrets
 from dataclasses import dataclass
 
@@ -86,6 +87,27 @@ class TimelineRead:
     steps: list[Step]
     status: RunStatus
     finished: bool
+
+
+PAGE_TOKEN_TAG = b"ferry1"
+
+
+def seal_page_token(token: bytes) -> str:
+    """Temporal's page token, wrapped with a checksum so garbage is told apart from it."""
+    digest = hashlib.sha256(PAGE_TOKEN_TAG + token).digest()[:8]
+    return base64.urlsafe_b64encode(PAGE_TOKEN_TAG + digest + token).decode()
+
+
+def open_page_token(text: str) -> bytes:
+    bad = InvalidRun("page_token", "page_token is not a token this API handed out", "query")
+    try:
+        raw = base64.urlsafe_b64decode(text.encode("ascii"))
+    except (binascii.Error, ValueError, UnicodeEncodeError) as e:
+        raise bad from e
+    tag, digest, token = raw[:6], raw[6:14], raw[14:]
+    if tag != PAGE_TOKEN_TAG or hashlib.sha256(tag + token).digest()[:8] != digest or not token:
+        raise bad
+    return token
 
 
 def new_run_id() -> str:
@@ -255,11 +277,7 @@ class RunService:
             query += f" AND {sa.SCHEDULE.name} = '{schedule}'"
         token: bytes | None = None
         if page_token:
-            try:
-                token = base64.urlsafe_b64decode(page_token.encode())
-            except (binascii.Error, ValueError) as e:
-                raise InvalidRun("page_token", "page_token is not a token this API handed out",
-                                 "query") from e
+            token = open_page_token(page_token)
         it = self.client.list_workflows(query, page_size=limit, next_page_token=token)
         try:
             await it.fetch_next_page()
@@ -284,7 +302,7 @@ class RunService:
         next_token = it.next_page_token
         return RunList(
             runs=runs,
-            next_page_token=base64.urlsafe_b64encode(next_token).decode() if next_token else None,
+            next_page_token=seal_page_token(next_token) if next_token else None,
         )
 
     async def timeline(self, run_id: str, after: int = 0) -> TimelineRead:

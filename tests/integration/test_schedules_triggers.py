@@ -154,7 +154,7 @@ def test_signed_webhook_starts_a_run_once(stack: FerryStack) -> None:
     with stack.client() as c:
         r = c.post("/triggers", json={
             "name": name, "secret": secret,
-            "run": run_template(stack, instructions="echo 'issue: {{ issue.title }}'",
+            "run": run_template(stack, instructions="echo issue: {{ issue.title }}",
                                 title="hook {{ issue.number }}"),
             "filter": {"headers": {"X-GitHub-Event": "issues"}, "payload": {"action": "labeled"}}})
         assert r.status_code == 201, r.text
@@ -209,8 +209,10 @@ def test_templates_cannot_reach_python_internals(stack: FerryStack) -> None:
         r = c.post(f"/hooks/{name}", content=raw, headers={"X-Hub-Signature-256": sign(secret, raw)})
         assert r.status_code == 202 and r.json()["started"] is True
     run = stack.wait_status(r.json()["run_id"], {"completed", "failed"})
-    assert "<class" not in run["instructions"] and "globals" not in run["instructions"]
-    assert "__builtins__" not in run["instructions"]
+    rendered = run["instructions"] + json.dumps(run["env"])
+    assert "<class" not in rendered and "globals" not in rendered
+    assert "__builtins__" not in rendered
+    assert run["env"]["HOOK_VALUE_4"] == "ok"  # the one real placeholder, as data
 
 
 def test_trigger_validation(stack: FerryStack) -> None:

@@ -134,10 +134,21 @@ def repo_problem(repo: str, allow_local: bool, resolve: bool = True) -> str | No
     return None
 
 
-def image_problem(image: str, allow_local: bool, resolve: bool = True) -> str | None:
+def image_reference_ok(image: str) -> bool:
     m = IMAGE_REFERENCE.match(image)
     if len(image) > 255 or not m:
+        return False
+    domain = m["domain"]
+    # Without a dot, a colon or `localhost`, the first part is a (lower-case) path component.
+    return not domain or "." in domain or ":" in domain or domain == "localhost" or \
+        re.fullmatch(_COMPONENT, domain) is not None
+
+
+def image_problem(image: str, allow_local: bool, resolve: bool = True) -> str | None:
+    if not image_reference_ok(image):
         return "image must be a Docker image reference like ferry-devbox or ghcr.io/org/img:tag"
+    m = IMAGE_REFERENCE.match(image)
+    assert m is not None
     domain = m["domain"]
     if domain and ("." in domain or ":" in domain or domain == "localhost"):
         host = domain.rsplit(":", 1)[0] if domain.count(":") == 1 else domain

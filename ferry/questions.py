@@ -109,7 +109,8 @@ def validate_answers(qs: QuestionSet, answers: dict[str, Any]) -> dict[str, Any]
     by_id = {q.id: q for q in qs.questions}
     unknown = sorted(set(answers) - set(by_id))
     if unknown:
-        raise AnswerError(f"unknown question id(s): {_short(', '.join(unknown))} "
+        ids = ", ".join(unknown)
+        raise AnswerError(f"unknown question id(s): {ids if len(ids) <= 80 else ids[:77] + '...'} "
                           f"(asked: {', '.join(by_id)})")
     missing = [q.id for q in qs.questions if q.required and q.id not in answers]
     if missing:

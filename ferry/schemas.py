@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, field_validator
 
 from ferry.durations import Duration
-from ferry.inputs import IMAGE_REFERENCE, ApiInput, check_env
+from ferry.inputs import ApiInput, check_env, image_reference_ok
 from ferry.questions import QuestionSet
 from ferry.tickets import Ticket, parse_ticket_url
 
@@ -116,7 +116,7 @@ class RunCreate(ApiInput):
     @field_validator("image")
     @classmethod
     def _image_ok(cls, v: str | None) -> str | None:
-        if v is not None and not IMAGE_REFERENCE.match(v):
+        if v is not None and not image_reference_ok(v):
             raise ValueError("image must be a Docker image reference like ferry-devbox or "
                              "ghcr.io/org/img:tag")
         return v

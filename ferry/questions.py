@@ -7,7 +7,7 @@ answers file in the DevBox (`$FERRY_ANSWERS`) and the workflow's Update validato
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
@@ -25,8 +25,9 @@ class Question(BaseModel):
     id: str = Field(pattern=QUESTION_ID_PATTERN)
     kind: QuestionKind
     text: str = Field(min_length=1, max_length=4000)
-    options: list[str] = Field(default_factory=list, max_length=50)
-    default: str | list[str] | None = None
+    options: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(
+        default_factory=list, max_length=50)
+    default: Annotated[str, Field(max_length=MAX_TEXT_ANSWER)] | list[str] | None = None
     allow_other: bool = False
     required: bool = True
 

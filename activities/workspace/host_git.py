@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -33,6 +34,10 @@ BASE_CONFIG = [
 ]
 REMOTE_TIMEOUT = 600
 LOCAL_TIMEOUT = 120
+# Pack data from a DevBox could be crafted to expand (deltas) far beyond its size: git
+# handling it runs with bounded memory, CPU time and file size.
+LIMITS = ["--as=4294967296", "--cpu=600", "--fsize=8589934592"]
+MAX_LISTING = 64 * 1024 * 1024
 
 
 class GitError(Exception):
@@ -78,6 +83,8 @@ class HostGit:
         """Run git on the host-only repository; returns stdout (at most `cap` bytes)."""
         protocols = self.remote_protocols() if remote else ("file" if bundle else "")
         argv = ["git", *args]
+        if not remote and shutil.which("prlimit"):
+            argv = ["prlimit", *LIMITS, "--", *argv]
         try:
             proc = subprocess.Popen(argv, stdin=subprocess.PIPE if input is not None else
                                     subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -163,9 +170,11 @@ class HostGit:
     def numstat(self, base: str, commit: str) -> list[tuple[str, int, int, str]]:
         """(path, added, removed, status) per changed file."""
         raw = self.run("diff", "--no-ext-diff", "--no-textconv", "--no-renames", "--numstat", "-z",
-                       "--end-of-options", base, commit, what="counting changed lines")
+                       "--end-of-options", base, commit, cap=MAX_LISTING,
+                       what="counting changed lines")
         names = self.run("diff", "--no-ext-diff", "--no-renames", "--name-status", "-z",
-                         "--end-of-options", base, commit, what="listing changed files")
+                         "--end-of-options", base, commit, cap=MAX_LISTING,
+                         what="listing changed files")
         fields = names.split(b"\0")
         status = {fields[i + 1].decode("utf-8", "replace"): fields[i].decode()[:1]
                   for i in range(0, len(fields) - 1, 2)}

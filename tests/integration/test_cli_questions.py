@@ -58,10 +58,13 @@ def test_watch_without_answering_points_to_ferry_answer(stack: FerryStack) -> No
 
 
 def test_say_steers_a_running_run(stack: FerryStack) -> None:
-    run = stack.create_run("sleep 2")
+    run = stack.create_run("sleep 4")
+    stack.wait_until(lambda: (stack.get_run(run["id"]).get("running") or {}).get("command")
+                     == "sleep 4", 20, "sleep to start")
     r = subprocess.run([*FERRY, "say", run["id"], "echo from-say"], env=_env(stack),
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 0 and "message queued" in r.stdout
-    stack.wait_status(run["id"], {"completed"})
+    stack.wait_until(lambda: len([s for s in stack.timeline(run["id"]) if s["kind"] == "exec"]) == 2,
+                     30, "the steered command")
     execs = [s["payload"] for s in stack.timeline(run["id"]) if s["kind"] == "exec"]
     assert execs[-1]["command"] == "echo from-say" and execs[-1]["output_excerpt"] == "from-say\n"

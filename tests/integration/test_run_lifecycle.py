@@ -246,3 +246,35 @@ def test_cancel_right_after_submit_leaves_no_container(stack: FerryStack, docker
         assert c.post(f"/runs/{run['id']}/cancel").status_code == 202
     stack.wait_status(run["id"], {"cancelled"}, timeout=10)
     stack.wait_until(lambda: containers_of(docker_client, run["id"]) == [], 5, "no container")
+
+
+def test_a_failed_run_does_not_keep_its_devbox(stack: FerryStack, docker_client) -> None:
+    run = stack.create_run("echo x > /workspace/f\nexit 3", keep_alive="10m")
+    done = stack.wait_status(run["id"], {"completed", "failed"})
+    assert done["status"] == "failed" and done["keep_alive_until"] is None
+    stack.wait_until(lambda: stack.get_run(run["id"])["devboxes"][0]["removed_at"] is not None,
+                     20, "the DevBox to be removed")
+    assert containers_of(docker_client, run["id"]) == []
+
+
+def test_an_image_without_python_fails_at_launch_and_leaves_nothing(
+        stack: FerryStack, docker_client) -> None:
+    import io
+    import tarfile
+
+    # The DevBox image without python3 (built offline from the local base).
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        docker_file = b"FROM ferry-devbox\nRUN rm -f /usr/bin/python3*\n"
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(docker_file)
+        tar.addfile(info, io.BytesIO(docker_file))
+    buf.seek(0)
+    docker_client.images.build(fileobj=buf, custom_context=True, tag="ferry-test-nopython",
+                               rm=True, pull=False)
+    run = stack.create_run("echo hi", image="ferry-test-nopython")
+    done = stack.wait_status(run["id"], {"completed", "failed"})
+    assert done["status"] == "failed"
+    assert "has no usable python3" in done["error"], done["error"]
+    assert containers_of(docker_client, run["id"]) == []
+    assert not (stack.data_dir / "devboxes" / run["id"]).exists()

@@ -51,6 +51,14 @@ if [ "$have" != "$want" ]; then
   say "building the DevBox image"
   .venv/bin/ferry devbox build-image
 fi
+# Optional hardening: gVisor (Debian's runsc) as a Docker runtime, for
+# FERRY_DEVBOX_RUNTIME=runsc. Best effort: Ferry works without it.
+if ! docker info 2>/dev/null | grep -q 'runsc'; then
+  { command -v runsc >/dev/null || { say "installing runsc (gVisor)"; apt_install runsc; }; } \
+    && .venv/bin/python scripts/register_runsc.py \
+    && { kill -HUP "$(pidof dockerd)" 2>/dev/null || true; sleep 2; } \
+    || echo "note: gVisor (runsc) is not available; DevBoxes use Docker's default runtime"
+fi
 # Per-DevBox disk quotas use loop-mounted ext4 images.
 command -v mkfs.ext4 >/dev/null || { say "installing e2fsprogs"; apt_install e2fsprogs; }
 say "setup complete"

@@ -19,7 +19,6 @@ import json
 import re
 import time
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -92,7 +91,7 @@ class TurnActivities:
                 cursor = beat
         adapter = ADAPTERS.get(inp.engine)
         env = {n: v for n, v in self.secrets.items() if adapter and n in adapter.credentials}
-        turn_dir = self.backend.host_turn_dir(inp.run_id, inp.turn_id)
+        turn_dir = self.backend.turn_files(inp.run_id, inp.turn_id)
         key = await asyncio.to_thread(self.backend.turn_key, inp.run_id, inp.turn_id)
         await asyncio.to_thread(self._write_spec, inp, adapter, sorted(env))
         await asyncio.to_thread(self.backend.start_turn, inp.devbox, inp.turn_id, env)
@@ -170,7 +169,7 @@ class TurnActivities:
 
     # ------------------------------------------------------------------ DevBox -> host
 
-    def _replay(self, turn_dir: Path, key: str, cursor: TurnCursor, reader: _Reader) -> None:
+    def _replay(self, turn_dir: hostio.Beneath, key: str, cursor: TurnCursor, reader: _Reader) -> None:
         """Rebuild parser state from the lines already delivered (steps are not re-sent)."""
         offset, index = 0, 0
         while offset < cursor.offset:
@@ -191,7 +190,7 @@ class TurnActivities:
                     reader.parser.feed_line(_text(event.get("raw"), events.MAX_LINE))
             offset, index = got.offset, index + len(got.lines)
 
-    def _read(self, inp: FollowTurnInput, turn_dir: Path, key: str, cursor: TurnCursor,
+    def _read(self, inp: FollowTurnInput, turn_dir: hostio.Beneath, key: str, cursor: TurnCursor,
               reader: _Reader) -> tuple[StepBatch, TurnOutcome | None, bool]:
         """Read complete event lines after `cursor`; returns (batch, outcome, more-to-read)."""
         steps: list[StepIn] = []
@@ -290,11 +289,11 @@ class TurnActivities:
                       reader: _Reader) -> tuple[int | None, int]:
         """Copy a command's full output into the artifact store, within the Run's budget."""
         budget = max(0, int(self.settings.max_output_per_run) - inp.output_used - reader.stored)
-        turn_dir = self.backend.host_turn_dir(inp.run_id, inp.turn_id)
+        turn_dir = self.backend.turn_files(inp.run_id, inp.turn_id)
         try:
             with self.store.writer(inp.run_id, rel) as f:
                 redactor = StreamRedactor(self.secret_values, f.write)
-                copied, total = hostio.copy_capped(turn_dir, out_file, redactor.feed, budget)
+                copied, total = turn_dir.copy_capped(out_file, redactor.feed, budget)
                 redactor.close()
         except hostio.UnsafeFile:
             return None, 0
@@ -341,11 +340,11 @@ class TurnActivities:
                         cost_usd=parsed.cost_usd),
             num_turns=parsed.num_turns, exit_code=exit_code)
 
-    def _runner_lost(self, inp: FollowTurnInput, turn_dir: Path, key: str,
+    def _runner_lost(self, inp: FollowTurnInput, turn_dir: hostio.Beneath, key: str,
                      cursor: TurnCursor) -> str | None:
         """Why the runner can no longer finish the turn, if it cannot."""
         try:
-            data, _ = hostio.read_capped(turn_dir, "alive", events.MAX_ALIVE)
+            data, _ = turn_dir.read_capped("alive", events.MAX_ALIVE)
             beat = events.verify_alive(key, data)
         except hostio.UnsafeFile:
             beat = None
@@ -362,7 +361,7 @@ class TurnActivities:
             return None
         if beat is None and cursor.seq == 0:
             try:
-                detail = hostio.read_tail(turn_dir, "runner.log", 500).decode("utf-8", "replace")
+                detail = turn_dir.read_tail("runner.log", 500).decode("utf-8", "replace")
             except hostio.UnsafeFile:
                 detail = ""
             detail = redact(detail.strip(), self.secret_values)

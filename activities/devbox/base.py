@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from activities.devbox import hostio
 from activities.devbox.events import new_key
 from ferry.schemas import DevBoxInfo
 from ferry.settings import Settings
@@ -103,9 +104,10 @@ class DevBoxBackend(ABC):
     def root_dir(self, run_id: str) -> Path:
         return self.layout(run_id).root
 
-    def host_turn_dir(self, run_id: str, turn_id: str) -> Path:
-        """Where the runner writes a turn's events and output (DevBox-written: use hostio)."""
-        return self.layout(run_id).outbox / "turns" / turn_id
+    def turn_files(self, run_id: str, turn_id: str) -> hostio.Beneath:
+        """A turn's events and output, as the runner wrote them (DevBox-written: read only
+        through this, which follows no link from the host-created `ferry/out` down)."""
+        return hostio.Beneath(self.layout(run_id).outbox, f"turns/{turn_id}")
 
     def make_host_dirs(self, layout: DevBoxLayout, uid: int | None, gid: int | None) -> None:
         """Create the DevBox's dirs; hand the user dirs to the turn's user (before it runs)."""

@@ -16,7 +16,6 @@ import hmac
 import json
 import secrets
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from activities.devbox import hostio
@@ -83,21 +82,21 @@ class ReadResult:
     truncated: bool = False  # the file shrank below what was already read
 
 
-def read_lines(turn_dir: Path, key: str, offset: int, first_index: int,
+def read_lines(turn: hostio.Beneath, key: str, offset: int, first_index: int,
                cap: int = MAX_READ) -> ReadResult:
     """Complete lines after `offset` (at most `cap` bytes of them), checked one by one.
 
     A line longer than MAX_LINE is skipped whole without being buffered: it cannot be
     the runner's. Raises hostio.UnsafeFile when the file is missing or not a plain file.
     """
-    data, size = hostio.read_from(turn_dir, "events.jsonl", offset, cap)
+    data, size = turn.read_from("events.jsonl", offset, cap)
     out = ReadResult(offset=offset, truncated=size < offset)
     pos, index = 0, first_index
     while True:
         end = data.find(b"\n", pos)
         if end < 0:
             if len(data) - pos >= MAX_LINE:
-                skipped = _skip_long_line(turn_dir, offset + pos)
+                skipped = _skip_long_line(turn, offset + pos)
                 if skipped is None:  # no end yet: come back when the line is complete
                     break
                 out.lines.append(Line(index, offset + pos + skipped, None,
@@ -124,11 +123,11 @@ def read_lines(turn_dir: Path, key: str, offset: int, first_index: int,
     return out
 
 
-def _skip_long_line(turn_dir: Path, start: int) -> int | None:
+def _skip_long_line(turn: hostio.Beneath, start: int) -> int | None:
     """Bytes up to and including the newline ending the line at `start`, if it has ended."""
     pos = start
     while True:
-        chunk, _ = hostio.read_from(turn_dir, "events.jsonl", pos, hostio.CHUNK)
+        chunk, _ = turn.read_from("events.jsonl", pos, hostio.CHUNK)
         if not chunk:
             return None
         end = chunk.find(b"\n")

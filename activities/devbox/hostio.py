@@ -112,6 +112,30 @@ def mtime(root: Path, rel: str) -> float | None:
         return None
 
 
+class Beneath:
+    """Files under `prefix` of a host-created `root`, every component of `prefix` included
+    opened without following links (a DevBox may replace its own dirs with links)."""
+
+    def __init__(self, root: Path, prefix: str) -> None:
+        self.root = root
+        self.prefix = prefix.strip("/")
+
+    def rel(self, name: str) -> str:
+        return f"{self.prefix}/{name}" if self.prefix else name
+
+    def read_capped(self, name: str, cap: int) -> tuple[bytes, bool]:
+        return read_capped(self.root, self.rel(name), cap)
+
+    def read_tail(self, name: str, cap: int) -> bytes:
+        return read_tail(self.root, self.rel(name), cap)
+
+    def read_from(self, name: str, offset: int, cap: int) -> tuple[bytes, int]:
+        return read_from(self.root, self.rel(name), offset, cap)
+
+    def copy_capped(self, name: str, write: Callable[[bytes], object], cap: int) -> tuple[int, int]:
+        return copy_capped(self.root, self.rel(name), write, cap)
+
+
 def _read_at(fd: int, offset: int, cap: int) -> bytes:
     out = bytearray()
     while len(out) < cap:

@@ -204,11 +204,11 @@ class WorkspaceActivities:
     def _collect_logs(self, inp: CollectInput) -> None:
         """Each turn's raw event log (engine stream), redacted, no links followed, capped."""
         for turn in inp.turn_ids:
-            turn_dir = self.backend.host_turn_dir(inp.run_id, turn)
+            files = self.backend.turn_files(inp.run_id, turn)
             try:
                 with self.store.writer(inp.run_id, f"turns/{turn}/events.jsonl") as f:
                     redactor = StreamRedactor(self.secret_values, f.write)
-                    hostio.copy_capped(turn_dir, "events.jsonl", redactor.feed, MAX_EVENTS_LOG)
+                    files.copy_capped("events.jsonl", redactor.feed, MAX_EVENTS_LOG)
                     redactor.close()
             except hostio.UnsafeFile:
                 continue

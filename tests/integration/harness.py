@@ -122,23 +122,8 @@ class FerryStack:
 
     def remove_devboxes(self) -> None:
         """DevBoxes outlive their worker by design; a finished test removes its own."""
-        hosts = {v for k, v in self.env.items() if k == "FERRY_WORKER_HOST"}
-        hosts |= set(self.extra_hosts)
-        try:
-            import docker
-
-            client = docker.from_env()
-            for host in hosts:
-                for c in client.containers.list(all=True, filters={"label": f"ferry.host={host}"}):
-                    c.remove(force=True)
-        except Exception:  # no Docker (local-backend tests): nothing to remove
-            pass
-        devboxes = (self.data_dir / "devboxes").resolve()
-        with open("/proc/mounts") as f:
-            mounts = [line.split()[1] for line in f]
-        for mnt in mounts:
-            if mnt.startswith(str(devboxes) + "/"):
-                subprocess.run(["umount", "-l", mnt], capture_output=True)
+        hosts = {self.env["FERRY_WORKER_HOST"], *self.extra_hosts}
+        remove_devboxes(hosts, self.data_dir)
 
     # ---------------------------------------------------------------- API helpers
 
@@ -199,6 +184,25 @@ class FerryStack:
                         eid = line[3:].strip()
                     elif line.startswith("data:"):
                         data.append(line[5:].lstrip())
+
+
+def remove_devboxes(hosts: set[str], data_dir: Path) -> None:
+    """Remove the containers of these worker hosts and unmount their DevBox disks."""
+    try:
+        import docker
+
+        client = docker.from_env()
+        for host in hosts:
+            for c in client.containers.list(all=True, filters={"label": f"ferry.host={host}"}):
+                c.remove(force=True)
+    except Exception:  # no Docker (local-backend tests): nothing to remove
+        pass
+    devboxes = (data_dir / "devboxes").resolve()
+    with open("/proc/mounts") as f:
+        mounts = [line.split()[1] for line in f]
+    for mnt in mounts:
+        if mnt.startswith(str(devboxes) + "/"):
+            subprocess.run(["umount", "-l", mnt], capture_output=True)
 
 
 async def history_facts(address: str, workflow_id: str) -> tuple[int, int, int]:

@@ -10,9 +10,10 @@ import time
 from pathlib import Path
 
 import httpx
-import psutil  # noqa: F401  (imported to fail loudly if the dev deps are incomplete)
+import psutil
+import pytest  # noqa: F401  (imported to fail loudly if the dev deps are incomplete)
 
-from tests.integration.harness import ROOT, free_port
+from tests.integration.harness import ROOT, free_port, remove_devboxes
 
 FERRY = [sys.executable, "-m", "ferry.cli"]
 
@@ -25,12 +26,26 @@ def _env(data: Path, ports: dict[str, int]) -> dict[str, str]:
         "FERRY_TEMPORAL_UI_PORT": str(ports["ui"]),
         "FERRY_API_PORT": str(ports["api"]),
         "FERRY_DEVBOX_NETWORK": "none",
+        "FERRY_WORKER_HOST": f"up-{ports['api']}",
         "PYTHONPATH": str(ROOT),
     })
     return env
 
 
+@pytest.fixture(autouse=True)
+def _no_leftovers(tmp_path: Path):
+    """`ferry up` keeps finished Runs' DevBoxes for follow-ups; remove this test's."""
+    yield
+    hosts = set(_USED_HOSTS)
+    _USED_HOSTS.clear()
+    remove_devboxes(hosts, tmp_path / "data")
+
+
+_USED_HOSTS: list[str] = []
+
+
 def _up(env: dict[str, str]) -> subprocess.Popen:
+    _USED_HOSTS.append(env["FERRY_WORKER_HOST"])
     proc = subprocess.Popen([*FERRY, "up"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 90

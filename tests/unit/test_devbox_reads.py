@@ -52,12 +52,13 @@ def test_only_lines_the_runner_signed_are_believed(tmp_path: Path) -> None:
     (tmp_path / "events.jsonl").write_bytes(good + forged + tampered + b"not json\n"
                                             + b"y" * (events.MAX_LINE + 10) + b"\n"
                                             + _signed(key, 1, type="turn_end") + b"partial")
-    got = events.read_lines(tmp_path, key, 0, 0)
+    turn = hostio.Beneath(tmp_path, "")
+    got = events.read_lines(turn, key, 0, 0)
     assert [line.event["type"] if line.event else None for line in got.lines] == [
         "exec_end", None, None, None, None, "turn_end"][:len(got.lines)]
     offset, index, seen = 0, 0, []
     while True:
-        got = events.read_lines(tmp_path, key, offset, index)
+        got = events.read_lines(turn, key, offset, index)
         if got.offset == offset:
             break
         seen += got.lines
@@ -66,7 +67,18 @@ def test_only_lines_the_runner_signed_are_believed(tmp_path: Path) -> None:
                                                             "turn_end"]
     assert "longer than" in seen[4].why and "not signed" in seen[1].why
     assert offset == (tmp_path / "events.jsonl").stat().st_size - len(b"partial")
-    assert events.read_lines(tmp_path, key, offset + 10**6, 0).truncated
+    assert events.read_lines(turn, key, offset + 10**6, 0).truncated
+
+
+def test_a_turn_dir_replaced_by_a_link_is_not_followed(tmp_path: Path) -> None:
+    other = tmp_path / "other-run" / "turns" / "t1"
+    other.mkdir(parents=True)
+    (other / "events.jsonl").write_text("another Run's events\n")
+    out = tmp_path / "out"
+    (out / "turns").mkdir(parents=True)
+    (out / "turns" / "t1").symlink_to(other)
+    with pytest.raises(hostio.UnsafeFile):
+        events.read_lines(hostio.Beneath(out, "turns/t1"), events.new_key(), 0, 0)
 
 
 def test_the_heartbeat_cannot_be_faked(tmp_path: Path) -> None:

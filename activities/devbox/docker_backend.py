@@ -90,6 +90,7 @@ class DockerBackend(DevBoxBackend):
             container = self._create(run_id, name, image, layout, root)
         root = container.labels.get(LABEL_USER) == "root"
         if container.status != "running":
+            self._remount(run_id)
             container.start()
         try:
             self._check_python(container, image)
@@ -182,7 +183,17 @@ class DockerBackend(DevBoxBackend):
     def wake(self, info: DevBoxInfo) -> None:
         container = self._container(info)
         if container.status != "running":
+            self._remount(info.run_id)
             container.start()
+
+    def _remount(self, run_id: str) -> None:
+        """After a host reboot the DevBox's disk is no longer mounted: mount it again."""
+        layout = self.layout(run_id)
+        if not self.quota_problem and (layout.root / disk.IMAGE).exists():
+            try:
+                disk.mount_quota_fs(layout.root, layout.mnt, int(self.settings.devbox_disk))
+            except disk.DiskError as e:
+                raise DevBoxError(f"could not mount the DevBox's disk again: {e}") from e
 
     def is_running(self, info: DevBoxInfo) -> bool:
         try:

@@ -10,6 +10,9 @@ reads, and end the Run with a clear status instead of crashing or hanging.
 from __future__ import annotations
 
 import json
+from pathlib import Path
+
+import pytest
 
 from tests.adversarial.conftest import HostWatch, everything_about
 from tests.integration.harness import FerryStack
@@ -94,13 +97,22 @@ def test_forged_malformed_and_huge_event_lines_are_not_believed(astack: FerrySta
     host.assert_untouched()
 
 
+@pytest.mark.parametrize("plant", ["links-in-dir", "dir-is-link"])
 def test_a_runner_that_cannot_start_is_reported_without_reading_through_links(
-        astack: FerryStack, host: HostWatch) -> None:
+        astack: FerryStack, host: HostWatch, tmp_path: Path, plant: str) -> None:
     # Turn 1 plants turn 2's directory: its runner will find it taken and not start, and
-    # the host, looking for why, meets links to a host file.
+    # the host, looking for why, meets links to host files — or the directory itself is a
+    # link to a host directory laid out like a turn (as another Run's would be).
     t2 = "/ferry/out/turns/t2"
-    script = (f"mkdir -p {t2} && ln -s {host.secret} {t2}/runner.log && "
-              f"ln -s {host.secret} {t2}/alive && ln -s {host.secret} {t2}/events.jsonl")
+    if plant == "links-in-dir":
+        script = (f"mkdir -p {t2} && ln -s {host.secret} {t2}/runner.log && "
+                  f"ln -s {host.secret} {t2}/alive && ln -s {host.secret} {t2}/events.jsonl")
+    else:
+        lookalike = tmp_path / "lookalike-turn"
+        (lookalike / "out").mkdir(parents=True)
+        for name in ("runner.log", "events.jsonl", "alive", "out/00001.log"):
+            (lookalike / name).write_text(host.secret_text + "\n")
+        script = f"ln -s {lookalike} {t2}"
     run = astack.create_run(script, run_as_root=True, keep_alive="120s")
     astack.wait_status(run["id"], {"completed"}, timeout=60)
     with astack.client() as c:

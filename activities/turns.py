@@ -153,7 +153,7 @@ class TurnActivities:
             "state_dir": box.state_dir,
             "ask_file": f"{box.state_dir}/ask-{inp.turn_id}.json",
             "user": {"uid": box.uid, "gid": box.gid} if box.uid is not None else None,
-            "drop_caps": box.uid == 0 and box.backend == "docker",
+            "caps": box.caps if box.uid == 0 and box.backend == "docker" else None,
             "commands": inp.commands,
             "index_offset": inp.index_offset,
             "env": env,

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from jinja2 import ChainableUndefined, TemplateError
+from jinja2 import ChainableUndefined, TemplateError, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import ValidationError
 from temporalio.api.common.v1 import Payload
@@ -332,13 +332,28 @@ class ScriptRender:
             return ""
 
 
+TEMPLATE_FIELDS = ("instructions", "title", "branch", "repo", "ticket_url")
+
+
+def check_templates(run: RunCreate) -> None:
+    """A template that cannot render is refused when the trigger is made, not per delivery."""
+    for key in TEMPLATE_FIELDS:
+        text = getattr(run, key)
+        if isinstance(text, str):
+            try:
+                _ENV.parse(text)
+            except TemplateSyntaxError as e:
+                raise InvalidRun(key, f"template error on line {e.lineno}: {e.message}",
+                                 "body.run") from e
+
+
 def render_run(t: TriggerCreate, payload: Any, headers: dict[str, str]) -> RunCreate:
     context = {**(payload if isinstance(payload, dict) else {}), "payload": payload,
                "headers": headers}
     data = t.run.model_dump(mode="json", exclude_none=True)
     script = (data.get("engine") or "script") == "script"
     shell = ScriptRender()
-    for key in ("instructions", "title", "branch", "repo", "ticket_url"):
+    for key in TEMPLATE_FIELDS:
         if isinstance(data.get(key), str):
             data[key] = shell.render(data[key], context) if key == "instructions" and script \
                 else render(data[key], context)
@@ -365,6 +380,7 @@ class TriggerService:
 
     def create(self, body: TriggerCreate) -> TriggerPublic:
         autonomous(body.run, "triggered")
+        check_templates(body.run)
         self.store.save(body)
         return public_trigger(body)
 

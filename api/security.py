@@ -72,6 +72,7 @@ def install(app: FastAPI, settings: Settings) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        errors = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))[:500],
+        errors = [{"loc": list(e.get("loc", ())),
+                   "msg": str(e.get("msg", "")).removeprefix("Value error, ")[:500],
                    "type": e.get("type", "value_error")} for e in exc.errors()[:20]]
         return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)

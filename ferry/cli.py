@@ -248,6 +248,10 @@ def run(
     idle_timeout: Annotated[str | None, typer.Option(help="Hibernate after this long paused.")] = None,
     question_timeout: Annotated[str | None, typer.Option(help="How long questions wait, e.g. 7d.")] = None,
     on_timeout: Annotated[str | None, typer.Option(help="use_defaults | fail")] = None,
+    root: Annotated[bool, typer.Option(
+        "--root", help="Run turn commands as root (to install packages) instead of the agent user.")] = False,
+    env: Annotated[list[str] | None, typer.Option(
+        "--env", "-e", help="NAME=value for the Run's commands (repeatable; not for secrets).")] = None,
 ) -> None:
     """Start a Run. With --watch, print its steps live (answering questions inline) and exit
     non-zero if it fails."""
@@ -268,6 +272,13 @@ def run(
                        ("model", model), ("effort", effort)):
         if value is not None:
             body[key] = value
+    if root:
+        body["run_as_root"] = True
+    if env:
+        pairs = [item.partition("=") for item in env]
+        if any(not sep or not name for name, sep, _ in pairs):
+            fail("--env takes NAME=value")
+        body["env"] = {name: value for name, _, value in pairs}
     api = Api()
     created = api.json("POST", "/runs", json=body)
     run_id = created["id"]

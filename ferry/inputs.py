@@ -125,6 +125,8 @@ def repo_problem(repo: str, allow_local: bool, resolve: bool = True) -> str | No
         host = None  # a path on the worker host
     if host is None:
         if allow_local:
+            if not repo.startswith(("/", "file://")):
+                return "repo must be a URL, or an absolute path on the worker host"
             return None
         return ("repo must be a remote URL (https, ssh, git); paths on the worker host and "
                 "file:// need FERRY_ALLOW_LOCAL_REPOS=true")

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, StrictBool, field_validator
 
 from ferry.durations import Duration
 from ferry.inputs import ApiInput, check_env, image_reference_ok
@@ -101,7 +101,7 @@ class RunCreate(ApiInput):
                                    description="GitHub issue or Azure work item URL.")
     artifacts: list[str] = Field(default_factory=list, max_length=100,
                                  description="Workspace paths to keep as artifacts.")
-    run_as_root: bool | None = Field(
+    run_as_root: StrictBool | None = Field(
         default=None, description="Run turn commands as root (no capabilities) instead of the "
         "unprivileged agent user; needed to install system packages.")
     env: dict[str, str] | None = Field(
@@ -332,6 +332,7 @@ class DevBoxInfo(BaseModel):
     user: str = "agent"  # agent (uid 1000), root (uid 0 without capabilities), worker (local)
     uid: int | None = None
     gid: int | None = None
+    caps: list[str] = Field(default_factory=list)  # capabilities of root turn commands
     disk_bytes: int | None = None  # the DevBox's disk quota; None: no quota on this host
     launched_at: datetime | None = None
     hibernated_at: datetime | None = None

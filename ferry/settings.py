@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     azure_token: str | None = None
     git_token: str | None = None  # for private https remotes; github_token is used if unset
     git_token_hosts: str = "github.com"  # the only hosts git sends the token to
+    git_author_name: str = "Ferry"  # author and committer of the commit an accept makes
+    git_author_email: str = "ferry@localhost"
     github_hosts: str = "github.com"  # ticket hosts that get FERRY_GITHUB_TOKEN
     azure_hosts: str = "dev.azure.com"  # ticket hosts that get FERRY_AZURE_TOKEN
 

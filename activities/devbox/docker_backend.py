@@ -3,9 +3,10 @@
 The container runs as root only for Ferry's turn runner, which holds exactly three
 capabilities (SETUID/SETGID to start commands as the turn's user, KILL to stop them);
 every turn command, tool call and in-DevBox git command runs as the unprivileged agent
-user (uid 1000), or — when the Run or image asks for root — as uid 0 with no capability
-at all. For agent turns the root filesystem is read-only, so all writes land on the
-DevBox's quota filesystem (see disk.py and base.py for the layout).
+user (uid 1000), or — when the Run or image asks for root — as uid 0 with a container's
+usual capabilities but fewer than the runner's. For agent turns the root filesystem is
+read-only, so all writes land on the DevBox's quota filesystem (see disk.py and base.py
+for the layout).
 """
 
 from __future__ import annotations
@@ -40,6 +41,14 @@ LABEL_HOST = "ferry.host"
 LABEL_USER = "ferry.user"
 IMAGE_USER_LABEL = "ferry.devbox.user"  # an image asks for root turns with `=root`
 RUNNER_CAPS = ["SETUID", "SETGID", "KILL"]
+# Root turns get what a root process in a Docker container usually has (apt, dpkg, chown
+# work), minus NET_RAW and MKNOD. The runner additionally holds WAKE_ALARM, a capability
+# no turn has: the kernel lets a process trace (or read the environment of) another of
+# the same uid only if it holds all of that one's capabilities, so root turns cannot
+# reach the runner's key.
+ROOT_TURN_CAPS = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
+                  "NET_BIND_SERVICE", "SYS_CHROOT", "SETFCAP", "AUDIT_WRITE"]
+GUARD_CAP = "WAKE_ALARM"
 MAX_STDERR = 4000
 
 
@@ -92,19 +101,21 @@ class DockerBackend(DevBoxBackend):
         if container.status != "running":
             self._remount(run_id)
             container.start()
-        try:
-            self._check_python(container, image)
-        except DevBoxError:
-            self._discard(run_id, name)  # the Run fails before it owns a DevBox
-            raise
         uid, gid = (0, 0) if root else (AGENT_UID, AGENT_GID)
-        return DevBoxInfo(
+        info = DevBoxInfo(
             run_id=run_id, backend=self.name, host=self.settings.worker_host,
             task_queue=self.settings.host_task_queue, name=name, container_id=container.id,
             image=image, workspace=WORKSPACE, in_dir=IN, out_dir=OUT, state_dir=STATE,
             home=HOME, user="root" if root else "agent", uid=uid, gid=gid,
+            caps=ROOT_TURN_CAPS if root else [],
             disk_bytes=None if self.quota_problem else int(self.settings.devbox_disk),
             launched_at=datetime.now(UTC))
+        try:
+            self._init(info, image)
+        except DevBoxError:
+            self._discard(run_id, name)  # the Run fails before it owns a DevBox
+            raise
+        return info
 
     def _create(self, run_id: str, name: str, image: str, layout: DevBoxLayout, root: bool):
         layout.root.mkdir(parents=True, exist_ok=True)
@@ -127,7 +138,7 @@ class DockerBackend(DevBoxBackend):
                 working_dir=WORKSPACE,
                 network_mode=self.settings.devbox_network,
                 privileged=False,
-                cap_drop=["ALL"], cap_add=RUNNER_CAPS,
+                cap_drop=["ALL"], cap_add=[*ROOT_TURN_CAPS, GUARD_CAP] if root else RUNNER_CAPS,
                 security_opt=["no-new-privileges"],
                 # Agent turns cannot write outside their own disk; root turns may install
                 # packages into the image's filesystem.
@@ -147,13 +158,14 @@ class DockerBackend(DevBoxBackend):
                 return self.client.containers.get(name)
             raise DevBoxError(f"Docker refused to start the DevBox: {e.explanation}") from e
 
-    def _check_python(self, container, image: str) -> None:
-        """Ferry's turn runner is a Python script: say so now rather than at the first turn."""
-        res = container.exec_run(["python3", "-I", "-c", "import ctypes, json, tarfile"],
-                                 user="0:0", workdir="/")
-        if res.exit_code != 0:
+    def _init(self, info: DevBoxInfo, image: str) -> None:
+        """Ferry's tools are Python scripts: say so now rather than at the first turn (and
+        give git a default identity for the agent's own commits)."""
+        code, output = self.exec(info, ["python3", "-I", f"{info.in_dir}/bin/ferry-workspace", "init"],
+                                 timeout=60)
+        if code != 0:
             raise DevBoxError(f"DevBox image {image!r} has no usable python3 (Ferry's turn runner "
-                              "needs python3 with its standard library)")
+                              f"needs python3 with its standard library): {output.strip()[-200:]}")
 
     def _ensure_image(self, image: str) -> dict[str, str]:
         """The image's labels; pulls it when missing."""
@@ -226,8 +238,9 @@ class DockerBackend(DevBoxBackend):
             detach=True, user="0:0", workdir="/", environment={KEY_ENV: key, **(env or {})})
 
     def _as_turn_user(self, info: DevBoxInfo, argv: list[str]) -> tuple[list[str], str]:
-        if info.uid == 0:  # root turns: uid 0, but without the runner's capabilities
-            argv = ["python3", "-I", f"{info.in_dir}/bin/{RUNNER_NAME}", "exec", "--", *argv]
+        if info.uid == 0:  # root turns: uid 0, with fewer capabilities than the runner
+            argv = ["python3", "-I", f"{info.in_dir}/bin/{RUNNER_NAME}", "exec", "--caps",
+                    ",".join(info.caps), "--", *argv]
         return argv, f"{info.uid}:{info.gid}"
 
     def exec(self, info: DevBoxInfo, argv: list[str], timeout: int = EXEC_TIMEOUT) -> tuple[int, str]:

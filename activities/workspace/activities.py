@@ -104,9 +104,12 @@ class WorkspaceActivities:
             git.clone(url)
             base_branch = inp.branch or (inp.ticket.default_branch if inp.ticket else None) \
                 or git.default_branch()
-            base_commit = git.commit_of(f"refs/heads/{base_branch}")
         except GitError as e:
             raise self._fail(f"{what}: {e}") from e
+        try:
+            base_commit = git.commit_of(f"refs/heads/{base_branch}")
+        except GitError as e:
+            raise self._fail(f"{what}: the repository has no branch {base_branch!r}") from e
         layout = self.backend.layout(inp.run_id)
         bundle = layout.inbox / "repo.bundle"
         git.bundle(bundle, f"refs/heads/{base_branch}")

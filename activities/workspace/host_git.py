@@ -24,8 +24,6 @@ from activities.secrets import redact
 from ferry.settings import Settings
 
 PROXY_VARS = ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
-IDENTITY = {"GIT_AUTHOR_NAME": "Ferry", "GIT_AUTHOR_EMAIL": "ferry@localhost",
-            "GIT_COMMITTER_NAME": "Ferry", "GIT_COMMITTER_EMAIL": "ferry@localhost"}
 BASE_CONFIG = [
     ("core.hooksPath", "/dev/null"), ("core.fsmonitor", "false"),
     ("core.attributesFile", "/dev/null"), ("credential.helper", ""),
@@ -65,7 +63,11 @@ class HostGit:
             "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null",
             "GIT_TERMINAL_PROMPT": "0", "GIT_ALLOW_PROTOCOL": protocols,
             "GIT_SSH_COMMAND": "ssh -o BatchMode=yes", "GIT_DIR": str(self.repo),
-            **IDENTITY, "GIT_CONFIG_COUNT": str(len(config)),
+            "GIT_AUTHOR_NAME": self.settings.git_author_name,
+            "GIT_AUTHOR_EMAIL": self.settings.git_author_email,
+            "GIT_COMMITTER_NAME": self.settings.git_author_name,
+            "GIT_COMMITTER_EMAIL": self.settings.git_author_email,
+            "GIT_CONFIG_COUNT": str(len(config)),
         }
         for i, (key, value) in enumerate(config):
             env[f"GIT_CONFIG_KEY_{i}"] = key

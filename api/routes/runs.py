@@ -204,6 +204,8 @@ async def list_artifacts(run_id: RunId, runs: RunsDep, store: StoreDep) -> JSONR
     files = store.list_files(run_id)
     if not files:
         await runs.get(run_id)
+    for f in files:  # as served: a DevBox-made page is text here
+        f["content_type"] = served_type(str(f["path"]))
     return JSONResponse({"artifacts": files})
 
 
@@ -222,7 +224,7 @@ def served_type(path: str) -> str:
     return "application/octet-stream"
 
 
-@router.get("/{run_id}/artifacts/{path:path}")
+@router.api_route("/{run_id}/artifacts/{path:path}", methods=["GET", "HEAD"])
 async def get_artifact(run_id: RunId, path: str, store: StoreDep) -> FileResponse:
     """One stored file of a Run, e.g. a command's full output (`output_path` of an exec step).
 

@@ -118,7 +118,7 @@ MAX_HOOK_BODY = 1024 * 1024
 
 async def _capped_body(request: Request) -> bytes:
     """The raw body, refused with 413 past MAX_HOOK_BODY (without reading it all)."""
-    too_big = HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    too_big = HTTPException(413,
                             detail=f"webhook bodies are limited to {MAX_HOOK_BODY} bytes")
     declared = request.headers.get("content-length", "")
     if declared.isascii() and declared.isdigit() and int(declared) > MAX_HOOK_BODY:

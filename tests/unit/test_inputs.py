@@ -10,7 +10,7 @@ from ferry.schemas import RunCreate
 
 REMOTE_OK = ["https://github.com/acme/x.git", "git@github.com:acme/x.git",
              "ssh://git@github.com/acme/x.git", "git://example.com/x.git"]
-LOCAL = ["/srv/repo", "./repo", "file:///srv/repo", "https://127.0.0.1/x", "http://localhost/x",
+LOCAL = ["/srv/repo", "file:///srv/repo", "https://127.0.0.1/x", "http://localhost/x",
          "https://10.0.0.1/x", "git@192.168.1.2:x", "https://[::1]/x", "ssh://host.internal/x",
          "https://169.254.169.254/latest"]
 
@@ -26,7 +26,8 @@ def test_local_repos_need_consent(repo: str) -> None:
     assert repo_problem(repo, allow_local=True, resolve=False) is None
 
 
-@pytest.mark.parametrize("repo", ["ext::sh -c id", "fd::17", "-uhttps://x", "ftp://x/y", "a\nb"])
+@pytest.mark.parametrize("repo", ["ext::sh -c id", "fd::17", "-uhttps://x", "ftp://x/y", "a\nb",
+                                  "./relative", "not a url", "."])
 def test_never_repos(repo: str) -> None:
     assert repo_problem(repo, allow_local=True, resolve=False) is not None
 

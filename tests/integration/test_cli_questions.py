@@ -68,3 +68,16 @@ def test_say_steers_a_running_run(stack: FerryStack) -> None:
                      30, "the steered command")
     execs = [s["payload"] for s in stack.timeline(run["id"]) if s["kind"] == "exec"]
     assert execs[-1]["command"] == "echo from-say" and execs[-1]["output_excerpt"] == "from-say\n"
+
+
+def test_run_as_root_with_env_from_the_cli(stack: FerryStack) -> None:
+    r = subprocess.run([*FERRY, "run", "id -u\necho $GREETING\nchown 4321 /tmp && stat -c %u /tmp",
+                        "--root", "--env", "GREETING=hello there", "--watch", "--no-answer"],
+                       env=_env(stack), capture_output=True, text=True, timeout=90)
+    assert r.returncode == 0, r.stdout + r.stderr
+    run_id = r.stdout.split()[1]
+    out = [s["payload"]["output_excerpt"] for s in stack.timeline(run_id) if s["kind"] == "exec"]
+    assert out == ["0\n", "hello there\n", "4321\n"]  # root, with chown allowed
+    bad = subprocess.run([*FERRY, "run", "true", "--env", "NOEQUALS"], env=_env(stack),
+                         capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 1 and "NAME=value" in bad.stderr

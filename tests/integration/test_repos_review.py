@@ -234,3 +234,18 @@ def test_cli_diff_artifacts_and_review(rstack: FerryStack, tmp_path: Path) -> No
     acc = cli("accept", run["id"])
     assert acc.returncode == 0 and f"pushed ferry/{run['id']}" in acc.stdout
     assert git(origin, "show", f"ferry/{run['id']}:hi.txt") == "hi\n"
+
+
+def test_the_agents_own_commits_are_pushed_with_the_rest(rstack: FerryStack, tmp_path: Path) -> None:
+    origin = make_origin(tmp_path)
+    run = rstack.create_run("echo a > a.txt && git add a.txt && git commit -qm 'agent commit'\n"
+                            "echo b > b.txt", repo=str(origin), keep_alive="60s")
+    done = rstack.wait_status(run["id"], {"completed", "failed"})
+    assert done["status"] == "completed", done  # git has an identity in the DevBox
+    with rstack.client() as c:
+        r = c.post(f"/runs/{run['id']}/review", json={"action": "accept"})
+        assert r.status_code == 200, r.text
+    branch = f"ferry/{run['id']}"
+    log = git(origin, "log", "--format=%an|%s", branch).splitlines()
+    assert log[0].startswith("Ferry|") and log[1] == "Ferry agent|agent commit"
+    assert git(origin, "show", f"{branch}:b.txt") == "b\n"

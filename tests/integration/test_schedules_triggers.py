@@ -223,6 +223,10 @@ def test_trigger_validation(stack: FerryStack) -> None:
         r = c.post("/triggers", json={"name": "short", "secret": "123",
                                       "run": run_template(stack)})
         assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "secret"
+        r = c.post("/triggers", json={"name": "broken", "secret": "12345678",
+                                      "run": run_template(stack, instructions="echo {{ x")})
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "instructions"
+        assert "template error on line 1" in r.json()["detail"][0]["msg"]
 
 
 def test_cli_schedules_and_triggers(stack: FerryStack) -> None:

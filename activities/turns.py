@@ -229,6 +229,11 @@ class TurnActivities:
                 if outcome is not None:
                     more = False
                     break
+            else:
+                if got.overlong and outcome is None:  # every line before it is taken
+                    outcome = TurnOutcome(ok=False, error=(
+                        "the turn's event stream was tampered with (a line longer than "
+                        f"{events.MAX_LINE} bytes): the turn is void"))
         batch = StepBatch(turn_id=inp.turn_id, cursor=TurnCursor(offset=offset, lines=lines, seq=seq),
                           steps=steps, running=reader.running)
         return batch, outcome, more

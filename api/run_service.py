@@ -30,7 +30,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.targets import is_healthy, read_targets
 from ferry import search_attributes as sa
 from ferry.artifact_store import ArtifactStore
-from ferry.inputs import image_problem, repo_problem, ticket_host_problem
+from ferry.inputs import image_allowed, image_problem, repo_problem, ticket_host_problem
 from ferry.questions import AnswersIn
 from ferry.schemas import (
     MAX_TITLE_CHARS,
@@ -242,6 +242,8 @@ class RunService:
                 raise InvalidRun("repo", problem)
         if body.image is not None:
             problem = await asyncio.to_thread(image_problem, body.image, allow)
+            if problem is None and not image_allowed(body.image, s.allowed_images):
+                problem = f"image {body.image!r} is not one of FERRY_ALLOWED_IMAGES"
             if problem:
                 raise InvalidRun("image", problem)
         if body.ticket_url is not None:

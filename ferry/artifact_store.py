@@ -73,12 +73,14 @@ class ArtifactStore:
         return sorted(int(p.name) for p in base.iterdir() if p.name.isdigit()
                       and (p / "diff.patch").exists())
 
-    def list_files(self, run_id: str) -> list[dict[str, object]]:
+    def list_files(self, run_id: str, limit: int = 10_000) -> list[dict[str, object]]:
         root = self.run_dir(run_id)
         if not root.is_dir():
             return []
-        out = []
+        out: list[dict[str, object]] = []
         for p in sorted(root.rglob("*")):
+            if len(out) >= limit:
+                break
             rel = p.relative_to(root).as_posix()
             if p.is_file() and not rel.startswith((TIMELINE_DIR + "/", "openai/")) \
                     and not rel.endswith(".tmp"):

@@ -160,6 +160,15 @@ def image_problem(image: str, allow_local: bool, resolve: bool = True) -> str | 
     return None
 
 
+def image_allowed(image: str, allowed: str | None) -> bool:
+    if not allowed:
+        return True
+    for entry in (e.strip() for e in allowed.split(",")):
+        if entry and (image == entry or (entry.endswith("*") and image.startswith(entry[:-1]))):
+            return True
+    return False
+
+
 def ticket_host_problem(kind: str, host: str, github_hosts: str, azure_hosts: str) -> str | None:
     hosts = github_hosts if kind == "github" else azure_hosts
     allowed = {h.strip().lower() for h in hosts.split(",") if h.strip()}

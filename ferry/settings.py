@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     worker_host: str = Field(default_factory=socket.gethostname)
     devbox_backend: str = "docker"
     devbox_image: str = "ferry-devbox"
+    # Images a Run may name (comma-separated; `prefix*` allowed); unset: any. A Run's image
+    # runs Ferry's turn runner, so where untrusted people start Runs, list the trusted ones.
+    allowed_images: str | None = None
     devbox_network: str = "none"
     devbox_cpus: float = 2.0
     devbox_memory: str = "4g"

@@ -12,6 +12,7 @@ for the layout).
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -94,9 +95,10 @@ class DockerBackend(DevBoxBackend):
         try:
             container = self.client.containers.get(name)
         except NotFound:
-            labels = self._ensure_image(image)
-            root = run_as_root or labels.get(IMAGE_USER_LABEL) == "root"
-            container = self._create(run_id, name, image, layout, root)
+            config = self._ensure_image(image)
+            root = run_as_root or (config.get("Labels") or {}).get(IMAGE_USER_LABEL) == "root"
+            container = self._create(run_id, name, image, layout, root,
+                                     sorted(config.get("Volumes") or {}))
         root = container.labels.get(LABEL_USER) == "root"
         if container.status != "running":
             self._remount(run_id)
@@ -117,7 +119,8 @@ class DockerBackend(DevBoxBackend):
             raise
         return info
 
-    def _create(self, run_id: str, name: str, image: str, layout: DevBoxLayout, root: bool):
+    def _create(self, run_id: str, name: str, image: str, layout: DevBoxLayout, root: bool,
+                volumes: list[str]):
         layout.root.mkdir(parents=True, exist_ok=True)
         if not self.quota_problem:
             try:
@@ -126,6 +129,15 @@ class DockerBackend(DevBoxBackend):
                 raise DevBoxError(f"could not create the DevBox's disk: {e}") from e
         uid, gid = (0, 0) if root else (AGENT_UID, AGENT_GID)
         self.make_host_dirs(layout, uid, gid)
+        # An image's VOLUMEs would be Docker volumes on the host's disk, outside the quota:
+        # each gets a directory of the DevBox's own disk instead.
+        extra = []
+        for i, path in enumerate(volumes[:32]):
+            source = layout.user_dir("volumes") / str(i)
+            source.mkdir(parents=True, exist_ok=True)
+            if os.geteuid() == 0:
+                os.chown(source, uid, gid, follow_symlinks=False)
+            extra.append(Mount(path, str(source), type="bind"))
         kwargs = {}
         if self.settings.devbox_runtime:
             kwargs["runtime"] = self.settings.devbox_runtime
@@ -147,7 +159,9 @@ class DockerBackend(DevBoxBackend):
                 nano_cpus=int(self.settings.devbox_cpus * 1e9),
                 mem_limit=self.settings.devbox_memory,
                 pids_limit=self.settings.devbox_pids,
-                mounts=_mounts(layout),
+                mounts=_mounts(layout) + extra,
+                # An image's HEALTHCHECK would run as root with the runner's capabilities.
+                healthcheck={"test": ["NONE"]},
                 environment={"FERRY_RUN_ID": run_id, "HOME": HOME, "TMPDIR": "/tmp",
                              "USER": "root" if root else "agent",
                              "LOGNAME": "root" if root else "agent"},
@@ -167,14 +181,14 @@ class DockerBackend(DevBoxBackend):
             raise DevBoxError(f"DevBox image {image!r} has no usable python3 (Ferry's turn runner "
                               f"needs python3 with its standard library): {output.strip()[-200:]}")
 
-    def _ensure_image(self, image: str) -> dict[str, str]:
-        """The image's labels; pulls it when missing."""
+    def _ensure_image(self, image: str) -> dict:
+        """The image's config (labels, volumes); pulls it when missing."""
         try:
-            return self.client.images.get(image).labels or {}
+            return self.client.images.get(image).attrs.get("Config") or {}
         except ImageNotFound:
             pass
         try:
-            return self.client.images.pull(image).labels or {}
+            return self.client.images.pull(image).attrs.get("Config") or {}
         except (APIError, ImageNotFound) as e:
             reason = getattr(e, "explanation", None) or str(e)
             raise DevBoxError(
@@ -218,7 +232,7 @@ class DockerBackend(DevBoxBackend):
 
     def _discard(self, run_id: str, name: str) -> None:
         try:
-            self.client.containers.get(name).remove(force=True)
+            self.client.containers.get(name).remove(force=True, v=True)
         except NotFound:
             pass
         layout = self.layout(run_id)

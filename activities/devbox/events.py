@@ -22,8 +22,8 @@ from activities.devbox import hostio
 
 KEY_ENV = "FERRY_TURN_KEY"
 MAC_HEX = 64
-MAX_LINE = 1024 * 1024  # the runner never writes longer lines
-MAX_READ = 4 * 1024 * 1024  # bytes read from the stream per poll
+MAX_LINE = 2 * 1024 * 1024  # the runner never writes longer lines
+MAX_READ = 4 * 1024 * 1024  # bytes read from the stream per poll (more than MAX_LINE)
 MAX_ALIVE = 256
 
 
@@ -48,7 +48,18 @@ def verify_line(key: str, line: bytes) -> dict[str, Any] | None:
         return None
     if not isinstance(event, dict) or type(event.get("n")) is not int:
         return None
-    return event
+    return _clean(event)
+
+
+def _clean(value: Any) -> Any:
+    """Lone surrogates (JSON allows `\\ud800`) replaced: they break everything downstream."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8") if not value.isascii() else value
+    if isinstance(value, dict):
+        return {_clean(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
 
 
 def verify_alive(key: str, data: bytes) -> float | None:
@@ -80,60 +91,37 @@ class ReadResult:
     offset: int = 0
     more: bool = False
     truncated: bool = False  # the file shrank below what was already read
+    overlong: bool = False  # a line longer than the runner ever writes: not its stream
 
 
 def read_lines(turn: hostio.Beneath, key: str, offset: int, first_index: int,
                cap: int = MAX_READ) -> ReadResult:
     """Complete lines after `offset` (at most `cap` bytes of them), checked one by one.
 
-    A line longer than MAX_LINE is skipped whole without being buffered: it cannot be
-    the runner's. Raises hostio.UnsafeFile when the file is missing or not a plain file.
+    A line longer than MAX_LINE, ended or not, cannot be the runner's: reading stops there
+    with `overlong` (never scanning on: a sparse file could be terabytes of nothing).
+    Raises hostio.UnsafeFile when the file is missing or not a plain file.
     """
     data, size = turn.read_from("events.jsonl", offset, cap)
     out = ReadResult(offset=offset, truncated=size < offset)
     pos, index = 0, first_index
     while True:
         end = data.find(b"\n", pos)
+        if (end < 0 and len(data) - pos > MAX_LINE) or (end >= 0 and end - pos > MAX_LINE):
+            out.overlong = True
+            break
         if end < 0:
-            if len(data) - pos >= MAX_LINE:
-                skipped = _skip_long_line(turn, offset + pos)
-                if skipped is None:  # no end yet: come back when the line is complete
-                    break
-                out.lines.append(Line(index, offset + pos + skipped, None,
-                                      excerpt=_excerpt(data[pos:pos + 200]),
-                                      why=f"line longer than {MAX_LINE} bytes"))
-                index += 1
-                out.offset = offset + pos + skipped
-                out.more = True
-                return out
             break
         raw = data[pos:end]
-        if len(raw) > MAX_LINE:
-            out.lines.append(Line(index, offset + end + 1, None, excerpt=_excerpt(raw[:200]),
-                                  why=f"line longer than {MAX_LINE} bytes"))
-        else:
-            event = verify_line(key, raw)
-            out.lines.append(Line(index, offset + end + 1, event,
-                                  excerpt="" if event else _excerpt(raw[:200]),
-                                  why="" if event else "not signed by the turn runner"))
+        event = verify_line(key, raw)
+        out.lines.append(Line(index, offset + end + 1, event,
+                              excerpt="" if event else _excerpt(raw[:200]),
+                              why="" if event else "not signed by the turn runner"))
         index += 1
         pos = end + 1
     out.offset = offset + pos
-    out.more = len(data) >= cap
+    out.more = len(data) >= cap and not out.overlong
     return out
-
-
-def _skip_long_line(turn: hostio.Beneath, start: int) -> int | None:
-    """Bytes up to and including the newline ending the line at `start`, if it has ended."""
-    pos = start
-    while True:
-        chunk, _ = turn.read_from("events.jsonl", pos, hostio.CHUNK)
-        if not chunk:
-            return None
-        end = chunk.find(b"\n")
-        if end >= 0:
-            return pos + end + 1 - start
-        pos += len(chunk)
 
 
 def _excerpt(raw: bytes) -> str:

@@ -21,7 +21,8 @@ from temporalio.exceptions import ApplicationError
 from activities.devbox import DevBoxBackend, DevBoxError, hostio
 from activities.secrets import StreamRedactor, redact
 from activities.tickets import github_api, trusted
-from activities.workspace.artifacts import import_tar
+from activities.workspace.artifacts import MAX_FILES as MAX_ARTIFACT_FILES
+from activities.workspace.artifacts import import_records
 from activities.workspace.host_git import GitError, HostGit
 from ferry.artifact_store import ArtifactStore
 from ferry.schemas import (
@@ -38,6 +39,7 @@ from ferry.schemas import (
 from ferry.settings import Settings
 
 SNAPSHOT_REF = "refs/ferry/snapshot"
+MAX_RESULT_FILES = 500  # changed files carried in workflow state (all are in files.json)
 MAX_EVENTS_LOG = 64 * 1024 * 1024
 
 
@@ -141,6 +143,10 @@ class WorkspaceActivities:
                                redact(diff.decode("utf-8", "replace"), self.secret_values).encode())
         self.store.write_bytes(inp.run_id, f"{prefix}/files.json", json.dumps(
             [f.model_dump() for f in result.files]).encode())
+        if len(result.files) > MAX_RESULT_FILES:  # all of them are in files.json
+            result.notes.append(f"{len(result.files)} files changed; the first "
+                                f"{MAX_RESULT_FILES} are listed here, all in the diff")
+            result.files = result.files[:MAX_RESULT_FILES]
         self._collect_artifacts(inp, prefix, result)
         self._collect_logs(inp)
         return result
@@ -183,26 +189,29 @@ class WorkspaceActivities:
     def _collect_artifacts(self, inp: CollectInput, prefix: str, result: AttemptResult) -> None:
         scratch = self.backend.layout(inp.run_id).scratch
         scratch.mkdir(parents=True, exist_ok=True)
-        tar = scratch / f"artifacts-{inp.attempt}.tar"
-        tar.unlink(missing_ok=True)
+        records = scratch / f"artifacts-{inp.attempt}.bin"
+        records.unlink(missing_ok=True)
         cap = int(self.settings.max_artifacts_bytes)
         try:
-            with open(tar, "xb") as f:
+            with open(records, "xb") as f:
                 res = self.backend.exec_stream(inp.devbox, self._tool(inp.devbox, "artifacts",
                                                                       *inp.artifacts), f.write, cap)
             if res.truncated:
                 result.notes.append(f"artifacts larger than {cap} bytes were not kept "
                                     "(FERRY_MAX_ARTIFACTS_BYTES)")
             else:
-                result.artifacts, skipped = import_tar(tar, self.store, inp.run_id, prefix,
-                                                       self.secret_values)
+                result.artifacts, skipped, problem = import_records(
+                    records, self.store, inp.run_id, prefix, self.secret_values)
+                if problem:
+                    result.notes.append(problem)
                 if skipped:
                     result.notes.append(f"{skipped} artifact entr{'y was' if skipped == 1 else 'ies were'}"
-                                        " skipped (links, special files or odd names)")
+                                        " skipped (links, special files, odd names, or more than "
+                                        f"{MAX_ARTIFACT_FILES} files)")
         except DevBoxError as e:
             result.notes.append(f"no artifacts: {e}")
         finally:
-            tar.unlink(missing_ok=True)
+            records.unlink(missing_ok=True)
 
     def _collect_logs(self, inp: CollectInput) -> None:
         """Each turn's raw event log (engine stream), redacted, no links followed, capped."""

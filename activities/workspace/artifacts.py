@@ -1,24 +1,30 @@
-"""Artifacts out of a DevBox: a tar stream it printed, read as data.
+"""Artifacts out of a DevBox: file records it printed, read as data.
 
-The DevBox tars `.ferry/artifacts/` and the Run's named paths (links stored as links).
-The host keeps regular files only, under names that cannot leave the attempt's folder,
-with a cap on the whole stream; link members, devices and odd names are skipped and
-counted, never followed or created.
+`ferry-workspace artifacts` prints, for each regular file under `.ferry/artifacts/` and
+the Run's named paths, a JSON header line `{"path": ..., "size": N}` and exactly N bytes,
+then `{"skipped": K}`. The host reads that stream (already capped in size) with a parser
+of its own — no tar: Python's tarfile has had infinite-loop and expansion bugs on crafted
+input, and anything in the DevBox can write into the tool's stdout. Names must stay inside
+the attempt's folder, sizes are literal bytes of the stream (nothing can expand), and the
+number of files is capped.
 """
 
 from __future__ import annotations
 
-import tarfile
+import json
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from activities.secrets import StreamRedactor
 from ferry.artifact_store import ArtifactStore, UnsafePath, safe_relative
 
 ARTIFACTS_DIR = ".ferry/artifacts"
+MAX_HEADER = 8192
+MAX_FILES = 1000
 
 
 def artifact_name(member: str) -> str | None:
-    """Where a tar member lands under the attempt's `artifacts/` (None: refused)."""
+    """Where a file lands under the attempt's `artifacts/` (None: refused)."""
     parts = [p for p in PurePosixPath(member).parts if p not in (".", "")]
     if not parts:
         return None
@@ -31,35 +37,78 @@ def artifact_name(member: str) -> str | None:
         return None
 
 
-def import_tar(tar_path: Path, store: ArtifactStore, run_id: str, prefix: str,
-               secret_values: list[str]) -> tuple[list[str], int]:
-    """Store the tar's regular files under `prefix/artifacts/`: (stored paths, skipped)."""
+def _header(f: BinaryIO) -> dict | None:
+    line = f.readline(MAX_HEADER + 1)
+    if not line.endswith(b"\n"):
+        return None
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def import_records(stream: Path, store: ArtifactStore, run_id: str, prefix: str,
+                   secret_values: list[str]) -> tuple[list[str], int, str | None]:
+    """Store the stream's files under `prefix/artifacts/`: (paths, skipped, problem)."""
     stored: dict[str, None] = {}
     skipped = 0
-    try:
-        with tarfile.open(tar_path, mode="r:") as tar:
-            for member in tar:
-                name = artifact_name(member.name)
-                if member.isdir():
-                    continue
-                if not member.isreg() or name is None:
-                    skipped += 1
-                    continue
-                src = tar.extractfile(member)
-                if src is None:
-                    skipped += 1
-                    continue
-                target = f"{prefix}/artifacts/{name}"
-                try:
-                    with store.writer(run_id, target) as f:
-                        redactor = StreamRedactor(secret_values, f.write)
-                        for chunk in iter(lambda: src.read(1 << 20), b""):  # noqa: B023
-                            redactor.feed(chunk)
-                        redactor.close()
-                except (IsADirectoryError, NotADirectoryError, FileExistsError):
-                    skipped += 1  # a file and a folder of the same name
-                    continue
+    with stream.open("rb") as f:
+        while True:
+            head = _header(f)
+            if head is None:
+                return list(stored), skipped, "the DevBox's artifact stream is malformed"
+            if set(head) == {"skipped"}:
+                count = head["skipped"]
+                return list(stored), skipped + (count if type(count) is int and count >= 0 else 0), None
+            path, size = head.get("path"), head.get("size")
+            if not isinstance(path, str) or type(size) is not int or size < 0:
+                return list(stored), skipped, "the DevBox's artifact stream is malformed"
+            name = artifact_name(path)
+            keep = name is not None and len(stored) < MAX_FILES
+            target = f"{prefix}/artifacts/{name}"
+            copied = _copy(f, size, store, run_id, target, secret_values) if keep else _skip(f, size)
+            if copied < size:
+                return list(stored), skipped, "the DevBox's artifact stream ended early"
+            if keep and _stored(store, run_id, target):
                 stored[target] = None
-    except (tarfile.TarError, EOFError, OSError, ValueError, UnsafePath):
-        skipped += 1
-    return list(stored), skipped
+            else:
+                skipped += 1
+
+
+def _copy(f: BinaryIO, size: int, store: ArtifactStore, run_id: str, target: str,
+          secret_values: list[str]) -> int:
+    try:
+        with store.writer(run_id, target) as out:
+            redactor = StreamRedactor(secret_values, out.write)
+            copied = _pump(f, size, redactor.feed)
+            redactor.close()
+            if copied < size:
+                raise EOFError
+    except (IsADirectoryError, NotADirectoryError, FileExistsError):
+        return _skip(f, size)  # a file and a folder of the same name: keep the first
+    except EOFError:
+        return copied
+    return copied
+
+
+def _stored(store: ArtifactStore, run_id: str, target: str) -> bool:
+    try:
+        return store.path(run_id, target).is_file()
+    except UnsafePath:
+        return False
+
+
+def _skip(f: BinaryIO, size: int) -> int:
+    return _pump(f, size, lambda _chunk: None)
+
+
+def _pump(f: BinaryIO, size: int, write) -> int:
+    done = 0
+    while done < size:
+        chunk = f.read(min(1 << 20, size - done))
+        if not chunk:
+            break
+        write(chunk)
+        done += len(chunk)
+    return done

@@ -29,6 +29,8 @@ BASE_CONFIG = [
     ("core.attributesFile", "/dev/null"), ("credential.helper", ""),
     ("transfer.fsckObjects", "true"), ("fetch.fsckObjects", "true"),
     ("gc.auto", "0"), ("advice.detachedHead", "false"), ("init.defaultBranch", "main"),
+    # A public URL that redirects must not lead the worker to a host on its own network.
+    ("http.followRedirects", "false"), ("safe.directory", ""),
 ]
 REMOTE_TIMEOUT = 600
 LOCAL_TIMEOUT = 120
@@ -36,6 +38,7 @@ LOCAL_TIMEOUT = 120
 # handling it runs with bounded memory, CPU time and file size.
 LIMITS = ["--as=4294967296", "--cpu=600", "--fsize=8589934592"]
 MAX_LISTING = 64 * 1024 * 1024
+BUNDLE_V2, BUNDLE_V3 = b"# v2 git bundle\n", b"# v3 git bundle\n"
 
 
 class GitError(Exception):
@@ -159,7 +162,14 @@ class HostGit:
         self.run("bundle", "create", str(path), ref, what="bundling the repository")
 
     def fetch_bundle(self, path: Path, src: str, dst: str) -> str:
-        """Import `src` from a DevBox-made bundle as `dst` (objects fsck-checked); its commit."""
+        """Import `src` from a DevBox-made bundle as `dst` (objects fsck-checked); its commit.
+
+        git treats a fetch source that is not a bundle as a repository (even a `gitdir:`
+        file pointing into the DevBox's disk): only a file that starts as a bundle is
+        handed to it."""
+        with open(path, "rb") as f:
+            if f.read(len(BUNDLE_V2)) not in (BUNDLE_V2, BUNDLE_V3):
+                raise GitError("the DevBox's snapshot is not a git bundle")
         self.run("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", str(path),
                  f"+{src}:{dst}", bundle=True, what="importing the DevBox's work")
         return self.commit_of(dst)

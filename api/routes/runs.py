@@ -201,7 +201,7 @@ async def get_diff(
 @router.get("/{run_id}/artifacts")
 async def list_artifacts(run_id: RunId, runs: RunsDep, store: StoreDep) -> JSONResponse:
     """Every stored file of the Run (outputs, diffs, artifacts, logs) with size and type."""
-    files = store.list_files(run_id)
+    files = await asyncio.to_thread(store.list_files, run_id)
     if not files:
         await runs.get(run_id)
     for f in files:  # as served: a DevBox-made page is text here

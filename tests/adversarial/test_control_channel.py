@@ -10,6 +10,7 @@ reads, and end the Run with a clear status instead of crashing or hanging.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -68,9 +69,7 @@ def test_forged_malformed_and_huge_event_lines_are_not_believed(astack: FerrySta
         f"printf '%s\\n' '{forged_exec}' >> {T1}/events.jsonl",
         f"printf '%064d %s\\n' 0 '{forged_question}' >> {T1}/events.jsonl",
         f"printf '%s\\n' 'not json <img src=x onerror=alert(1)>' '{forged_end}' >> {T1}/events.jsonl",
-        # One command, so the runner's own next line starts after this one's newline (a
-        # line left open would swallow it: that voids the turn, tested below).
-        f"(head -c 50000000 /dev/zero | tr '\\0' x; echo) >> {T1}/events.jsonl",
+        f"printf '%s\\n' '{forged_exec}' >> {T1}/events.jsonl",
         f"echo real-5 && ln -sf {host.secret} {T1}/out/00005.log",
         f"echo real-6 && rm {T1}/out/00006.log && mkfifo {T1}/out/00006.log",
         f"echo real-7 && ln -sf /dev/zero {T1}/out/00007.log",
@@ -85,8 +84,7 @@ def test_forged_malformed_and_huge_event_lines_are_not_believed(astack: FerrySta
     assert not any(s["kind"] == "question" for s in steps)
     forged = [s for s in steps if s["kind"] == "raw"]
     assert forged and all(s["payload"]["forged"] for s in forged)
-    assert any("not signed by the turn runner" in s["payload"]["why"] for s in forged)
-    assert any("line longer than" in s["payload"]["why"] for s in forged)
+    assert all("not signed by the turn runner" in s["payload"]["why"] for s in forged)
     by_index = {s["payload"]["index"]: s["payload"] for s in steps if s["kind"] == "exec"}
     for i in (5, 6, 7):  # the runner's excerpt stands; the host refused to open the file
         assert by_index[i]["output_excerpt"] == f"real-{i}\n"
@@ -121,6 +119,39 @@ def test_a_runner_that_cannot_start_is_reported_without_reading_through_links(
     assert "the turn runner did not start in the DevBox" in done["error"], done["error"]
     host.assert_not_leaked(*everything_about(astack, run["id"]))
     host.assert_untouched()
+
+
+@pytest.mark.parametrize("grow", [
+    "(head -c 50000000 /dev/zero | tr '\\0' x; echo) >> {events}",  # a 50 MB line
+    "truncate -s 15T {events}",  # terabytes of nothing (sparse): never scanned
+])
+def test_an_overlong_line_voids_the_turn_at_once(astack: FerryStack, grow: str) -> None:
+    started = time.monotonic()
+    run = astack.create_run(grow.format(events=f"{T1}/events.jsonl") + "\nsleep 30",
+                            run_as_root=True)
+    done = astack.wait_status(run["id"], {"completed", "failed"}, timeout=60)
+    assert done["status"] == "failed"
+    assert "a line longer than" in done["error"], done["error"]
+    assert time.monotonic() - started < 30  # not after the sleep: the runner was stopped
+
+
+def test_a_root_turn_replacing_python_cannot_steal_this_turns_key(astack: FerryStack) -> None:
+    # The runner starts each command without executing anything from the image with its
+    # own capabilities; a replaced python3 is never run by it during the turn.
+    trojan = ("#!/bin/sh\nfor p in /proc/[0-9]*; do tr '\\0' '\\n' < $p/environ 2>/dev/null "
+              "| grep FERRY_TURN_KEY >> /tmp/stolen; done\nexec /usr/bin/python3.11.real \"$@\"\n")
+    script = "\n".join([
+        "mv /usr/bin/python3.11 /usr/bin/python3.11.real",
+        f"printf '{trojan}' > /usr/bin/python3.11 && chmod 755 /usr/bin/python3.11",
+        "echo next-command",
+        "sleep 1",
+        "grep -c FERRY_TURN_KEY /tmp/stolen 2>/dev/null || echo nothing-stolen",
+    ])
+    run = astack.create_run(script, run_as_root=True)
+    done = astack.wait_status(run["id"], {"completed", "failed"}, timeout=60)
+    assert done["status"] == "completed", done
+    last = [s["payload"] for s in astack.timeline(run["id"]) if s["kind"] == "exec"][-1]
+    assert last["output_excerpt"].strip().split("\n")[-1] == "nothing-stolen"
 
 
 def test_a_shrunk_event_stream_voids_the_turn(astack: FerryStack) -> None:

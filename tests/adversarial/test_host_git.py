@@ -115,3 +115,71 @@ def test_worktree_and_symlinks_cannot_point_host_work_at_host_files(astack: Ferr
     host.assert_not_leaked(*everything_about(astack, run["id"]))
     notes = [n for a in astack.get_run(run["id"])["attempts"] for n in a["notes"]]
     assert any("skipped" in n for n in notes), notes  # the links were refused as artifacts
+
+
+def test_a_fake_bundle_cannot_make_host_git_open_the_devboxs_repository(
+        astack: FerryStack, host: HostWatch, tmp_path: Path) -> None:
+    # A root turn replaces git in the DevBox: what the host receives as the snapshot "bundle"
+    # is a gitfile pointing into the DevBox's disk, whose objects' alternates link to a
+    # host file. Host git must never be handed it.
+    wrapper = ("#!/bin/sh\nprev=\nfor a in \"$@\"; do if [ \"$prev\" = create ]; then "
+               "printf 'gitdir: ../mnt/workspace/.git\\n' > \"$a\"; exit 0; fi; prev=$a; done\n"
+               "exec /usr/bin/git \"$@\"\n")
+    origin = make_origin(tmp_path)
+    script = "\n".join([
+        f"ln -s {host.secret} .git/objects/info/alternates",
+        f"cat > /usr/local/bin/git <<'EOF'\n{wrapper}EOF",
+        "chmod 755 /usr/local/bin/git",
+        "echo change >> README.md",
+    ])
+    run = astack.create_run(script, repo=str(origin), run_as_root=True)
+    done = astack.wait_status(run["id"], {"completed", "failed"}, timeout=90)
+    assert done["status"] == "completed", done
+    notes = done["attempts"][0]["notes"]
+    assert any("not a git bundle" in n for n in notes), notes
+    host.assert_not_leaked(*everything_about(astack, run["id"]))
+    host.assert_untouched()
+
+
+def test_host_git_does_not_follow_redirects(tmp_path: Path) -> None:
+    """A repo URL that passed the policy must not redirect the worker elsewhere."""
+    import http.server
+    import threading
+
+    from activities.workspace.host_git import GitError, HostGit
+    from ferry.settings import Settings
+    from tests.integration.harness import free_port
+
+    hits: list[str] = []
+
+    class Target(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            hits.append(self.path)
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    target_port, redirect_port = free_port(), free_port()
+
+    class Redirect(Target):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(302)
+            self.send_header("Location", f"http://127.0.0.1:{target_port}/internal{self.path}")
+            self.end_headers()
+
+    servers = [http.server.HTTPServer(("127.0.0.1", target_port), Target),
+               http.server.HTTPServer(("127.0.0.1", redirect_port), Redirect)]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        git = HostGit(Settings(allow_local_repos=True), tmp_path / "repo.git", [])
+        try:
+            git.clone(f"http://127.0.0.1:{redirect_port}/acme/x.git")
+        except GitError:
+            pass
+    finally:
+        for server in servers:
+            server.shutdown()
+    assert hits == []  # the redirect was not followed

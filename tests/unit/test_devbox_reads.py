@@ -50,24 +50,25 @@ def test_only_lines_the_runner_signed_are_believed(tmp_path: Path) -> None:
     forged = _signed(other, 1, type="question")
     tampered = good.replace(b"exec_end", b"exec_xxx")
     (tmp_path / "events.jsonl").write_bytes(good + forged + tampered + b"not json\n"
-                                            + b"y" * (events.MAX_LINE + 10) + b"\n"
                                             + _signed(key, 1, type="turn_end") + b"partial")
     turn = hostio.Beneath(tmp_path, "")
     got = events.read_lines(turn, key, 0, 0)
-    assert [line.event["type"] if line.event else None for line in got.lines] == [
-        "exec_end", None, None, None, None, "turn_end"][:len(got.lines)]
-    offset, index, seen = 0, 0, []
-    while True:
-        got = events.read_lines(turn, key, offset, index)
-        if got.offset == offset:
-            break
-        seen += got.lines
-        offset, index = got.offset, index + len(got.lines)
-    assert [(x.event or {}).get("type") for x in seen] == ["exec_end", None, None, None, None,
-                                                            "turn_end"]
-    assert "longer than" in seen[4].why and "not signed" in seen[1].why
-    assert offset == (tmp_path / "events.jsonl").stat().st_size - len(b"partial")
-    assert events.read_lines(turn, key, offset + 10**6, 0).truncated
+    assert [(x.event or {}).get("type") for x in got.lines] == ["exec_end", None, None, None,
+                                                               "turn_end"]
+    assert "not signed" in got.lines[1].why and not got.overlong
+    assert got.offset == (tmp_path / "events.jsonl").stat().st_size - len(b"partial")
+    assert events.read_lines(turn, key, got.offset + 10**6, 0).truncated
+
+
+def test_a_line_longer_than_the_runner_writes_stops_the_reading(tmp_path: Path) -> None:
+    key = events.new_key()
+    first = _signed(key, 0, type="exec_end")
+    turn = hostio.Beneath(tmp_path, "")
+    for tail in (b"y" * (events.MAX_LINE + 10) + b"\n", b"\0" * (events.MAX_LINE + 10)):
+        (tmp_path / "events.jsonl").write_bytes(first + tail + _signed(key, 1, type="turn_end"))
+        got = events.read_lines(turn, key, 0, 0)
+        assert got.overlong and [x.event["type"] for x in got.lines] == ["exec_end"]
+        assert got.offset == len(first)
 
 
 def test_a_turn_dir_replaced_by_a_link_is_not_followed(tmp_path: Path) -> None:
@@ -96,3 +97,30 @@ def test_redaction_holds_across_chunk_boundaries() -> None:
         r.feed(chunk)
     r.close()
     assert b"".join(out) == b"token=[REDACTED] done [REDACTED]"
+
+
+def test_artifact_records_are_parsed_strictly(tmp_path: Path) -> None:
+    from activities.workspace.artifacts import import_records
+    from ferry.artifact_store import ArtifactStore
+
+    def records(*parts: bytes) -> Path:
+        p = tmp_path / f"stream-{len(list(tmp_path.iterdir()))}"
+        p.write_bytes(b"".join(parts))
+        return p
+
+    def rec(path: str, data: bytes) -> bytes:
+        return json.dumps({"path": path, "size": len(data)}).encode() + b"\n" + data
+
+    store = ArtifactStore(tmp_path / "store")
+    ok = records(rec(".ferry/artifacts/a.txt", b"A"), rec("../../etc/x", b"X"),
+                 rec("/abs", b"Y"), rec("sub/b.txt", b"B"), b'{"skipped": 2}\n')
+    paths, skipped, problem = import_records(ok, store, "r1", "attempts/1", [])
+    assert paths == ["attempts/1/artifacts/a.txt", "attempts/1/artifacts/sub/b.txt"]
+    assert (skipped, problem) == (4, None)
+    for bad in (b'{"path": "a", "size": -5}\n', b'{"path": "a", "size": 99999999999}\nshort',
+                b"not json\n", b"x" * 20000, b'{"path": "a", "size": true}\n'):
+        paths, _, problem = import_records(records(bad), store, "r2", "attempts/1", [])
+        assert problem is not None and paths == [], bad[:40]
+    # A stream without its end marker keeps what came complete, and says so.
+    paths, _, problem = import_records(records(rec("a", b"A")), store, "r3", "attempts/1", [])
+    assert paths == ["attempts/1/artifacts/a"] and problem is not None

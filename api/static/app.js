@@ -53,6 +53,25 @@ $("#logout").addEventListener("click", () => {
 });
 $("#tokenbtn").addEventListener("click", () => askToken(""));
 
+// Links to logs, diffs and files: fetched with the token (a plain link cannot send it) and
+// shown as plain text or saved as a file — never rendered as a page.
+document.addEventListener("click", async (e) => {
+  const a = e.target.closest && e.target.closest("a[data-fetch]");
+  if (!a) return;
+  e.preventDefault();
+  const r = await fetch(a.getAttribute("href"), {headers: headers()});
+  if (r.status === 401) { askToken(""); return; }
+  const data = await r.blob();
+  const view = a.dataset.fetch === "view";
+  const url = URL.createObjectURL(new Blob([data], {type: view ? "text/plain;charset=utf-8" : "application/octet-stream"}));
+  if (view) { window.open(url, "_blank", "noopener"); }
+  else {
+    const save = document.createElement("a");
+    save.href = url; save.download = a.getAttribute("href").split("/").pop(); save.click();
+  }
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
+});
+
 // ---------------------------------------------------------------- the list
 
 async function refresh() {
@@ -81,7 +100,7 @@ function stepHtml(s) {
     const mark = p.exit_code === 0 ? `<span class="ok">✓</span>` : `<span class="bad">✗ exit ${esc(num(p.exit_code))}</span>`;
     return `<div class="k">exec #${esc(num(p.index))} · ${esc(num(p.duration_ms))} ms</div><div><code>$ ${esc(p.command)}</code> ${mark}</div>
       ${p.output_excerpt ? `<pre>${esc(p.output_excerpt)}</pre>` : ""}
-      ${p.output_path && p.output_bytes > 2048 ? `<a class="meta" href="${esc(artifactUrl(p.output_path))}" download>full output (${esc(num(p.output_bytes))} bytes)</a>` : ""}`;
+      ${p.output_path && p.output_bytes > 2048 ? `<a class="meta" href="${esc(artifactUrl(p.output_path))}" data-fetch="download">full output (${esc(num(p.output_bytes))} bytes)</a>` : ""}`;
   }
   if (s.kind === "launch_devbox")
     return `<div class="k">launch DevBox</div>${esc(p.name)} on ${esc(p.host)} (${esc(p.backend)}, ${esc(p.image || "no image")})`;
@@ -121,9 +140,9 @@ async function show(id) {
   $("#right").innerHTML = `
     <h2 class="title">${esc(run.title)}</h2>
     <div class="meta">${esc(run.id)} · ${esc(run.engine)} · ${esc(run.mode)}
-      · <a href="/runs/${rid}/logs" target="_blank" rel="noopener">logs</a>
-      · <a href="/runs/${rid}/diff" target="_blank" rel="noopener">diff</a>
-      · <a href="/runs/${rid}/artifacts" target="_blank" rel="noopener">artifacts</a>
+      · <a href="/runs/${rid}/logs" data-fetch="view" id="logslink">logs</a>
+      · <a href="/runs/${rid}/diff" data-fetch="view" id="difflink">diff</a>
+      · <a href="/runs/${rid}/artifacts" data-fetch="view">artifacts</a>
       ${cost}
       <span id="status">${badge(run.status)}</span>
       <button class="secondary small" id="cancel">Cancel</button></div>

@@ -82,6 +82,13 @@ def test_with_a_token_the_ui_loads_and_asks_for_it(tstack: FerryStack, page) -> 
     page.locator("#runs .run", has_text="token run").first.click()
     expect(page.locator("#steps .step", has_text="behind-the-token").first).to_be_visible(
         timeout=15000)
+    # The logs link works too: fetched with the token, shown as plain text.
+    with page.context.expect_page() as opened:
+        page.click("#logslink")
+    logs = opened.value
+    logs.wait_for_load_state()
+    assert "behind-the-token" in logs.content() and logs.url.startswith("blob:")
+    logs.close()
     # The token stays in this browser: a reload needs no second prompt.
     page.reload()
     expect(page.locator("#runs .run", has_text="token run").first).to_be_visible(timeout=10000)

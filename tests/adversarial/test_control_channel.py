@@ -72,8 +72,9 @@ def test_forged_malformed_and_huge_event_lines_are_not_believed(astack: FerrySta
         f"printf '%s\\n' '{forged_exec}' >> {T1}/events.jsonl",
         f"echo real-5 && ln -sf {host.secret} {T1}/out/00005.log",
         f"echo real-6 && rm {T1}/out/00006.log && mkfifo {T1}/out/00006.log",
-        f"echo real-7 && ln -sf /dev/zero {T1}/out/00007.log",
-        READ_KEY,  # root without capabilities still cannot read the runner's key
+        f"echo real-7 && ln -sf /dev/zero {T1}/out/00007.log && "
+        f"{{ ln -sf {host.secret} /ferry/in/answers.json 2>/dev/null || echo refused-inbox; }}",
+        READ_KEY,  # root, with fewer capabilities than the runner, cannot read its key
     ])
     run = astack.create_run(script, run_as_root=True)
     done = astack.wait_status(run["id"], {"completed", "failed", "waiting_for_input"}, timeout=90)
@@ -87,8 +88,9 @@ def test_forged_malformed_and_huge_event_lines_are_not_believed(astack: FerrySta
     assert all("not signed by the turn runner" in s["payload"]["why"] for s in forged)
     by_index = {s["payload"]["index"]: s["payload"] for s in steps if s["kind"] == "exec"}
     for i in (5, 6, 7):  # the runner's excerpt stands; the host refused to open the file
-        assert by_index[i]["output_excerpt"] == f"real-{i}\n"
+        assert by_index[i]["output_excerpt"].startswith(f"real-{i}\n")
         assert "output_path" not in by_index[i]
+    assert by_index[7]["output_excerpt"].endswith("refused-inbox\n")  # read-only, even for root
     assert by_index[8]["output_excerpt"].strip().split("\n")[-1] == "refused-environ"
     assert by_index[8]["output_path"] == "turns/t1/out/00008.log"
     host.assert_not_leaked(*everything_about(astack, run["id"]))

@@ -50,3 +50,29 @@ def test_run_bodies_are_strict(extra: dict) -> None:
     with pytest.raises(ValidationError) as e:
         RunCreate.model_validate({"instructions": "echo", **extra})
     assert e.value.errors()[0]["loc"][0] == next(iter(extra))
+
+
+def test_host_git_runs_with_an_environment_of_its_own(monkeypatch) -> None:
+    from pathlib import Path
+
+    from activities.workspace.host_git import HostGit
+
+    monkeypatch.setenv("FERRY_GITHUB_TOKEN", "ghp-worker-secret")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-worker-secret")
+    monkeypatch.setenv("GIT_CONFIG_PARAMETERS", "'core.fsmonitor=touch /tmp/x'")
+    monkeypatch.setenv("LD_PRELOAD", "/tmp/evil.so")
+    from ferry.settings import Settings
+
+    git = HostGit(Settings(git_token="tok-123456", git_token_hosts="github.com"), Path("/r"), [])
+    env = git._env(git.remote_protocols(), remote=True)
+    values = "\n".join(env.values())
+    assert "ghp-worker-secret" not in values and "sk-worker-secret" not in values
+    assert not {"GIT_CONFIG_PARAMETERS", "LD_PRELOAD", "FERRY_GITHUB_TOKEN"} & set(env)
+    assert env["GIT_CONFIG_NOSYSTEM"] == "1" and env["GIT_CONFIG_GLOBAL"] == "/dev/null"
+    config = {env[f"GIT_CONFIG_KEY_{i}"]: env[f"GIT_CONFIG_VALUE_{i}"]
+              for i in range(int(env["GIT_CONFIG_COUNT"]))}
+    assert config["core.hooksPath"] == "/dev/null" and config["http.followRedirects"] == "false"
+    headers = [k for k in config if k.endswith(".extraHeader")]
+    assert headers == ["http.https://github.com/.extraHeader"]  # the token, for that host only
+    local = git._env("", remote=False)  # bundles and diffs: no token at all
+    assert "tok-123456" not in "\n".join(local.values()) and local["GIT_ALLOW_PROTOCOL"] == ""

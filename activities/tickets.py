@@ -15,6 +15,16 @@ from temporalio.exceptions import ApplicationError
 from ferry.settings import Settings
 from ferry.tickets import Ticket, TicketRef
 
+# Tickets are written by strangers (anyone can comment): what enters the Run is bounded.
+MAX_BODY = 64 * 1024
+MAX_COMMENT = 16 * 1024
+MAX_COMMENTS = 50
+
+
+def _cut(text: object, limit: int) -> str:
+    value = text if isinstance(text, str) else ""
+    return value if len(value) <= limit else value[:limit] + "\n[... truncated ...]"
+
 
 def github_api(settings: Settings, ref: TicketRef) -> str:
     if settings.github_api_url:
@@ -59,9 +69,10 @@ class TicketActivities:
             comments = await self._get(client, f"{base}/issues/{ref.number}/comments",
                                        "GitHub issue comments") if issue.get("comments") else []
             repo = await self._get(client, base, "GitHub repository")
-        return Ticket(ref=ref, title=issue.get("title") or f"Issue #{ref.number}",
-                      body=issue.get("body") or "",
-                      comments=[c.get("body") or "" for c in comments],
+        return Ticket(ref=ref, title=_cut(issue.get("title") or f"Issue #{ref.number}", 300),
+                      body=_cut(issue.get("body"), MAX_BODY),
+                      comments=[_cut(c.get("body"), MAX_COMMENT) for c in comments[:MAX_COMMENTS]
+                                if isinstance(c, dict)],
                       clone_url=repo.get("clone_url"), default_branch=repo.get("default_branch"))
 
     async def _azure(self, ref: TicketRef) -> Ticket:
@@ -75,6 +86,8 @@ class TicketActivities:
             comments = await self._get(client, f"{base}/comments?api-version=7.1-preview.4",
                                        "work item comments")
         fields = item.get("fields") or {}
-        return Ticket(ref=ref, title=fields.get("System.Title") or f"Work item {ref.number}",
-                      body=fields.get("System.Description") or "",
-                      comments=[c.get("text") or "" for c in comments.get("comments", [])])
+        return Ticket(ref=ref, title=_cut(fields.get("System.Title") or f"Work item {ref.number}", 300),
+                      body=_cut(fields.get("System.Description"), MAX_BODY),
+                      comments=[_cut(c.get("text"), MAX_COMMENT)
+                                for c in (comments.get("comments") or [])[:MAX_COMMENTS]
+                                if isinstance(c, dict)])

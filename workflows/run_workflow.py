@@ -646,6 +646,10 @@ class RunWorkflow:
                 task_queue=devbox.task_queue, start_to_close_timeout=SHORT_ACTIVITY,
                 retry_policy=RETRY)
         st.attempt += 1
+        # Earlier attempts keep their lists in the artifact store; the state stays small.
+        for earlier in st.attempts:
+            earlier.files = earlier.files[:20]
+            earlier.artifacts = earlier.artifacts[:20]
         text = instructions or self.spec.instructions
         st.keep_alive_until = None
         st.error = None

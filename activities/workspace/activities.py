@@ -39,7 +39,20 @@ from ferry.schemas import (
 from ferry.settings import Settings
 
 SNAPSHOT_REF = "refs/ferry/snapshot"
-MAX_RESULT_FILES = 500  # changed files carried in workflow state (all are in files.json)
+# What an attempt carries in workflow state is bounded (paths can be 4 KB each); the full
+# lists are in the artifact store (files.json, the artifact listing).
+MAX_RESULT_FILES = 500
+MAX_RESULT_PATH_BYTES = 64 * 1024
+
+
+def _bounded(paths: list[str]) -> int:
+    """How many of `paths` fit in the state's budget."""
+    total = 0
+    for i, path in enumerate(paths):
+        total += len(path.encode()) + 16
+        if total > MAX_RESULT_PATH_BYTES:
+            return i
+    return len(paths)
 MAX_EVENTS_LOG = 64 * 1024 * 1024
 
 
@@ -143,10 +156,11 @@ class WorkspaceActivities:
                                redact(diff.decode("utf-8", "replace"), self.secret_values).encode())
         self.store.write_bytes(inp.run_id, f"{prefix}/files.json", json.dumps(
             [f.model_dump() for f in result.files]).encode())
-        if len(result.files) > MAX_RESULT_FILES:  # all of them are in files.json
-            result.notes.append(f"{len(result.files)} files changed; the first "
-                                f"{MAX_RESULT_FILES} are listed here, all in the diff")
-            result.files = result.files[:MAX_RESULT_FILES]
+        keep = min(MAX_RESULT_FILES, _bounded([f.path for f in result.files]))
+        if keep < len(result.files):  # all of them are in files.json
+            result.notes.append(f"{len(result.files)} files changed; the first {keep} are "
+                                "listed here, all of them in the diff")
+            result.files = result.files[:keep]
         self._collect_artifacts(inp, prefix, result)
         self._collect_logs(inp)
         return result
@@ -200,8 +214,13 @@ class WorkspaceActivities:
                 result.notes.append(f"artifacts larger than {cap} bytes were not kept "
                                     "(FERRY_MAX_ARTIFACTS_BYTES)")
             else:
-                result.artifacts, skipped, problem = import_records(
+                artifacts, skipped, problem = import_records(
                     records, self.store, inp.run_id, prefix, self.secret_values)
+                result.artifacts = artifacts[:_bounded(artifacts)]
+                if len(result.artifacts) < len(artifacts):
+                    result.notes.append(f"{len(artifacts)} artifacts kept; the first "
+                                        f"{len(result.artifacts)} are listed here, all in "
+                                        "GET /runs/{id}/artifacts")
                 if problem:
                     result.notes.append(problem)
                 if skipped:

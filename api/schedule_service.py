@@ -390,8 +390,8 @@ class TriggerService:
             raise PermissionError("missing or wrong X-Hub-Signature-256")
         try:
             payload = json.loads(raw or b"null")
-        except json.JSONDecodeError as e:
-            raise InvalidRun("body", f"the hook body is not JSON: {e}") from e
+        except (ValueError, RecursionError) as e:  # RecursionError: absurdly deep nesting
+            raise InvalidRun("body", "the hook body is not JSON (or nests too deeply)") from e
         if not filter_matches(t, headers, payload):
             return {"started": False, "reason": "filter did not match"}
         # The Run id comes from the signed body: a replay under a new (unsigned) delivery id

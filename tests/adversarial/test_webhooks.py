@@ -63,3 +63,13 @@ def test_oversized_and_badly_signed_deliveries_are_refused(astack: FerryStack) -
             r = c.post(f"/hooks/{name}", content=small, headers={"X-Hub-Signature-256": header})
             assert r.status_code == 401, (header, r.status_code, r.text)
     assert count_runs(astack) == before
+
+
+def test_absurdly_nested_bodies_are_a_4xx(astack: FerryStack) -> None:
+    name, secret = make_trigger(astack, "echo hi")
+    deep = b"[" * 100_000 + b"]" * 100_000
+    with astack.client() as c:
+        r = c.post(f"/hooks/{name}", content=deep, headers={"X-Hub-Signature-256": sign(secret, deep)})
+        assert r.status_code == 422, r.text
+        r = c.post("/runs", content=deep, headers={"Content-Type": "application/json"})
+        assert 400 <= r.status_code < 500

@@ -570,6 +570,7 @@ class RunState(BaseModel):
     accepted_turns: int = 0
     reject_with: str | None = None
     output_bytes: int = 0  # command output stored in the artifact store
+    attempt_commands_base: int = 0  # commands run before this attempt (for its summary)
 
 
 class RunWorkflowInput(BaseModel):

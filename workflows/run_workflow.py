@@ -552,7 +552,7 @@ class RunWorkflow:
         elif outcome is not None and outcome.ok and st.engine != "script":
             summary = st.final_text or "The engine finished without a final message."
         elif outcome is not None and outcome.ok:
-            summary = summarize(st.commands_total, True, None, None)
+            summary = summarize(st.commands_total - st.attempt_commands_base, True, None, None)
         else:
             assert outcome is not None
             st.error = outcome.error or "the turn failed"
@@ -646,6 +646,7 @@ class RunWorkflow:
                 task_queue=devbox.task_queue, start_to_close_timeout=SHORT_ACTIVITY,
                 retry_policy=RETRY)
         st.attempt += 1
+        st.attempt_commands_base = st.commands_total
         # Earlier attempts keep their lists in the artifact store; the state stays small.
         for earlier in st.attempts:
             earlier.files = earlier.files[:20]

@@ -190,6 +190,7 @@ def test_reject_resets_and_runs_attempt_two(rstack: FerryStack, tmp_path: Path) 
         missing = c.get(f"/runs/{run['id']}/diff", params={"attempt": 5})
     assert [f["path"] for f in one["files"]] == ["bad.txt"]
     assert two["attempt"] == 2 and [f["path"] for f in two["files"]] == ["good.txt"]
+    assert rstack.get_run(run["id"])["summary"] == "Ran 1 command; all succeeded."  # this attempt's
     assert two["attempts"] == [1, 2] and missing.status_code == 404
 
 

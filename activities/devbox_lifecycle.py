@@ -8,12 +8,14 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.devbox import DevBoxBackend, DevBoxError
+from activities.gateway.grants import GrantBook
 from ferry.schemas import DevBoxAction, DevBoxInfo, LaunchInput
 
 
 class DevBoxActivities:
-    def __init__(self, backend: DevBoxBackend) -> None:
+    def __init__(self, backend: DevBoxBackend, book: GrantBook | None = None) -> None:
         self.backend = backend
+        self.book = book
 
     @activity.defn(name="launch_devbox")
     async def launch_devbox(self, inp: LaunchInput) -> DevBoxInfo:
@@ -23,7 +25,7 @@ class DevBoxActivities:
         within the heartbeat timeout rather than the whole start-to-close timeout.
         """
         task = asyncio.ensure_future(asyncio.to_thread(self.backend.launch, inp.run_id, inp.image,
-                                                     inp.run_as_root))
+                                                     inp.run_as_root, inp.network))
         while True:
             done, _ = await asyncio.wait({task}, timeout=2.0)
             if done:
@@ -36,6 +38,8 @@ class DevBoxActivities:
 
     @activity.defn(name="teardown_devbox")
     async def teardown_devbox(self, info: DevBoxInfo) -> None:
+        if self.book is not None:  # whatever token the Run still holds stops working
+            self.book.close(info.run_id)
         await asyncio.to_thread(self.backend.remove, info)
 
     @activity.defn(name="hibernate_devbox")

@@ -28,10 +28,19 @@ from temporalio.client import Client
 from activities.devbox import DevBoxBackend, events, hostio
 from activities.engines.base import STEP_KINDS_FROM_ENGINES, EngineAdapter, EngineTurn, StreamParser
 from activities.engines.registry import ADAPTERS
+from activities.gateway.grants import Grant, GrantBook
+from activities.gateway.paths import (
+    DEVBOX_SOCKET_DIR,
+    MODEL_PORT,
+    MODEL_SOCKET,
+    PROXY_PORT,
+    PROXY_SOCKET,
+)
 from activities.secrets import StreamRedactor, load_secrets, redact, secret_values
 from ferry.artifact_store import ArtifactStore
 from ferry.questions import QuestionSet
 from ferry.schemas import (
+    CallUsage,
     FollowTurnInput,
     FollowTurnResult,
     RunningCommand,
@@ -72,8 +81,10 @@ def _int(value: Any, default: int = 0) -> int:
 
 class TurnActivities:
     def __init__(
-        self, settings: Settings, backend: DevBoxBackend, store: ArtifactStore, client: Client
+        self, settings: Settings, backend: DevBoxBackend, store: ArtifactStore, client: Client,
+        book: GrantBook | None = None,
     ) -> None:
+        self.book = book
         self.settings = settings
         self.backend = backend
         self.store = store
@@ -90,10 +101,20 @@ class TurnActivities:
             if beat.lines > cursor.lines:
                 cursor = beat
         adapter = ADAPTERS.get(inp.engine)
-        env = {n: v for n, v in self.secrets.items() if adapter and n in adapter.credentials}
+        box = inp.devbox
+        sealed = box.backend == "docker"
+        if sealed and adapter is not None and (box.network == "none" or self.book is None):
+            return FollowTurnResult(cursor=cursor, outcome=TurnOutcome(ok=False, error=(
+                f"the {adapter.name} engine needs the model gateway, but this Run's network "
+                "is `none`: start it with network `gateway` (the default) or `open`")))
+        grant = self._grant(inp) if sealed else None
+        if grant is not None:
+            env = self._gateway_env(inp, adapter, grant)
+        else:  # the local backend has no isolation: the engine gets the real key
+            env = {n: v for n, v in self.secrets.items() if adapter and n in adapter.credentials}
         turn_dir = self.backend.turn_files(inp.run_id, inp.turn_id)
         key = await asyncio.to_thread(self.backend.turn_key, inp.run_id, inp.turn_id)
-        await asyncio.to_thread(self._write_spec, inp, adapter, sorted(env))
+        await asyncio.to_thread(self._write_spec, inp, adapter, sorted(env), grant is not None)
         await asyncio.to_thread(self.backend.start_turn, inp.devbox, inp.turn_id, env)
         reader = _Reader(adapter)
         await asyncio.to_thread(self._replay, turn_dir, key, cursor, reader)
@@ -103,13 +124,19 @@ class TurnActivities:
             while True:
                 batch, outcome, more = await asyncio.to_thread(
                     self._read, inp, turn_dir, key, cursor, reader)
-                if batch.cursor.lines > cursor.lines:
+                if grant is not None:
+                    batch.steps += self._denials(grant)
+                    if outcome is None and grant.exhausted:
+                        outcome = TurnOutcome(ok=False, error=grant.exhausted)
+                if batch.cursor.lines > cursor.lines or batch.steps:
                     await handle.signal("add_steps", batch)
                 cursor = batch.cursor
                 activity.heartbeat(cursor.model_dump())
                 if outcome is not None:
                     if not outcome.ok:  # the runner may still be going (a voided turn)
                         await asyncio.to_thread(self.backend.stop_turn, inp.devbox, inp.turn_id)
+                    if grant is not None:
+                        outcome = self._metered(inp, outcome)
                     return FollowTurnResult(cursor=cursor, outcome=outcome, stored_bytes=reader.stored)
                 if more:
                     continue
@@ -128,10 +155,60 @@ class TurnActivities:
                 await asyncio.to_thread(self.backend.stop_turn, inp.devbox, inp.turn_id)
             raise
 
+    # ------------------------------------------------------------------ gateway
+
+    def _grant(self, inp: FollowTurnInput) -> Grant | None:
+        """This turn's grant: opened by the first slice, found again by later ones."""
+        if self.book is None or inp.devbox.network == "none":
+            return None
+        grant = self.book.current(inp.run_id, inp.turn_id)
+        if grant is None:
+            allow = self.settings.egress_allowlist + _repo_hosts(inp.repo)
+            self.book.open(inp.run_id, inp.turn_id, max_cost_usd=inp.max_cost_usd,
+                           spent_usd=inp.spent_usd, allow=allow)
+            grant = self.book.current(inp.run_id, inp.turn_id)
+        return grant
+
+    def _gateway_env(self, inp: FollowTurnInput, adapter: EngineAdapter | None,
+                     grant: Grant) -> dict[str, str]:
+        """The turn's view of the gateway: its token in the variables the CLIs read, and
+        (in `gateway` mode) the egress proxy in the ones HTTP clients read."""
+        token = grant.token
+        env = {"FERRY_GATEWAY_TOKEN": token}
+        if adapter is not None:
+            env.update(adapter.gateway_env(token, f"http://127.0.0.1:{MODEL_PORT}"))
+        if inp.devbox.network == "gateway":
+            proxy = f"http://ferry:{token}@127.0.0.1:{PROXY_PORT}"
+            for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+                env[name] = proxy
+            env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
+        return env
+
+    def _denials(self, grant: Grant) -> list[StepIn]:
+        assert self.book is not None
+        return [StepIn(kind="egress_denied", started_at=d.ts, payload={
+            "host": d.host, "port": d.port,
+            "why": "not on this Run's egress allowlist (FERRY_EGRESS_ALLOW)"})
+            for d in self.book.new_denials(grant)]
+
+    def _metered(self, inp: FollowTurnInput, outcome: TurnOutcome) -> TurnOutcome:
+        """The turn ends: its token stops working; what the gateway metered is its usage."""
+        assert self.book is not None
+        grant = self.book.close(inp.run_id, inp.turn_id)
+        if grant is None or not grant.calls_total:
+            return outcome
+        calls = [CallUsage(model=c.model, input_tokens=c.input_tokens,
+                           output_tokens=c.output_tokens, cache_read_tokens=c.cache_read_tokens,
+                           cache_write_tokens=c.cache_write_tokens, cost_usd=round(c.cost_usd, 6))
+                 for c in grant.calls]
+        usage = Usage(input_tokens=grant.input_tokens, output_tokens=grant.output_tokens,
+                      cost_usd=round(grant.cost_usd, 6))
+        return outcome.model_copy(update={"usage": usage, "calls": calls})
+
     # ------------------------------------------------------------------ host -> DevBox
 
     def _write_spec(self, inp: FollowTurnInput, adapter: EngineAdapter | None,
-                    secret_env: list[str]) -> None:
+                    secret_env: list[str], gateway: bool = False) -> None:
         layout = self.backend.layout(inp.run_id)
         if (layout.inbox / "turns" / inp.turn_id / "spec.json").exists():
             return  # later slices re-attach; the spec is the first slice's
@@ -159,12 +236,15 @@ class TurnActivities:
             "env": env,
             "secret_env": secret_env,
             "time_limit": inp.time_limit,
+            "forward": [[MODEL_PORT, f"{DEVBOX_SOCKET_DIR}/{MODEL_SOCKET}"],
+                        [PROXY_PORT, f"{DEVBOX_SOCKET_DIR}/{PROXY_SOCKET}"]] if gateway else [],
         }
         if adapter is not None:
             spec["engine"] = adapter.name
             spec["argv"] = adapter.command(EngineTurn(
                 prompt=inp.prompt or "", session_id=inp.session_id, model=inp.model,
-                effort=inp.effort, max_turns=inp.engine_max_turns))
+                effort=inp.effort, max_turns=inp.engine_max_turns,
+                gateway=f"http://127.0.0.1:{MODEL_PORT}" if gateway else None))
         self.backend.write_in(layout, f"turns/{inp.turn_id}/spec.json", json.dumps(spec).encode())
 
     # ------------------------------------------------------------------ DevBox -> host
@@ -377,6 +457,18 @@ class TurnActivities:
 
 def _now() -> datetime:
     return datetime.now().astimezone()
+
+
+def _repo_hosts(repo: str | None) -> list[str]:
+    """The Run's git host, which `gateway` DevBoxes may reach (https and ssh)."""
+    if not repo:
+        return []
+    m = re.match(r"^(?:https?|ssh|git)://(?:[^@/]+@)?([^/:]+)", repo) or re.match(
+        r"^[^@/:]+@([^/:]+):", repo)
+    if not m:
+        return []
+    host = m.group(1).lower()
+    return [host, f"{host}:22", f"{host}:9418"]
 
 
 def _time(value: Any) -> datetime:

@@ -142,7 +142,7 @@ class RunService:
             "max_duration": old.budgets.get("max_duration_seconds"),
             "turn_timeout": old.budgets.get("turn_timeout_seconds"),
             "engine_max_turns": old.budgets.get("engine_max_turns"),
-            "run_as_root": old.run_as_root, "env": old.env or None,
+            "run_as_root": old.run_as_root, "env": old.env or None, "network": old.network,
             "artifacts": old.artifacts,
         }
         if old.instructions.strip():
@@ -230,6 +230,7 @@ class RunService:
             artifacts=body.artifacts,
             run_as_root=bool(body.run_as_root),
             env=body.env or {},
+            network=body.network,
         )
 
     async def _check_policy(self, body: RunCreate) -> None:

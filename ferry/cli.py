@@ -511,8 +511,13 @@ def api() -> None:
 def build_image(
     name: Annotated[str | None, typer.Option(help="Image name (default FERRY_DEVBOX_IMAGE).")] = None,
     force: Annotated[bool, typer.Option(help="Rebuild even if present.")] = False,
+    cli: Annotated[list[str] | None, typer.Option(
+        help="Install this version of an agent CLI, e.g. --cli codex@0.170.0 (repeatable; "
+             "rebuilds when the image has another).")] = None,
+    clis: Annotated[bool, typer.Option(help="Install the agent CLIs (claude, codex) from npm.")] = True,
 ) -> None:
-    """Build the DevBox base image: Dockerfile build, else debootstrap + docker import."""
+    """Build the DevBox image (developer tools and the agent CLIs): a Dockerfile build, else
+    debootstrap + docker import."""
     from docker.errors import DockerException
 
     from ferry.devbox_image import ImageBuildError
@@ -520,7 +525,8 @@ def build_image(
 
     image = name or get_settings().devbox_image
     try:
-        how = build(image, force=force, log=lambda m: out.print(f"[dim]{m}[/dim]"))
+        how = build(image, force=force, clis=cli, with_clis=clis,
+                    log=lambda m: out.print(f"[dim]{m}[/dim]"))
     except (ImageBuildError, DockerException) as e:
         fail(f"could not build {image}: {e}")
     out.print(f"{image}: {'already present' if how == 'present' else 'built (' + how + ')'}")

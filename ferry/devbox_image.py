@@ -1,7 +1,9 @@
-"""Building the DevBox base image `ferry-devbox`: a Dockerfile build, else debootstrap + import.
+"""Building the DevBox image `ferry-devbox`: developer tools plus the real agent CLIs.
 
-Machines without registry access cannot pull `debian:bookworm-slim`; then the root
-filesystem is built with debootstrap from the machine's own Debian mirror and imported.
+The CLIs (`claude`, `codex`) are installed from npm on the host into a staging prefix
+and copied into the image, so the build itself needs no network. The root filesystem
+comes from a Dockerfile build, else (no registry access) from debootstrap with the
+machine's own Debian mirror, imported with `docker import`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import tarfile
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -18,11 +21,20 @@ from pathlib import Path
 import docker
 from docker.errors import BuildError, DockerException, ImageNotFound
 
-PACKAGES = ["bash", "coreutils", "git", "python3", "ca-certificates", "procps"]
+# What an agent expects to find: a shell, git, Python, Node.js (the CLIs' runtime and
+# the usual JS tooling), a C toolchain, search and HTTP tools.
+PACKAGES = ["bash", "coreutils", "git", "python3", "python3-venv", "python3-pip",
+            "ca-certificates", "procps", "nodejs", "ripgrep", "curl", "jq", "less",
+            "build-essential", "patch", "unzip", "xz-utils", "file", "openssh-client"]
 IMAGE_LABEL = "ferry.devbox"
 # Bumped whenever the image's contents change; an older image is rebuilt by setup.
-IMAGE_VERSION = "2"
+IMAGE_VERSION = "3"
 VERSION_LABEL = "ferry.devbox.version"
+CLIS_LABEL = "ferry.devbox.clis"
+# The agent CLIs and their pinned versions: the one place to upgrade them (or pass
+# `ferry devbox build-image --cli codex@0.170.0`). Key: the engine; value: npm package.
+AGENT_CLIS = {"claude-code": ("@anthropic-ai/claude-code", "2.1.330"),
+              "codex": ("@openai/codex", "0.169.0")}
 # Turn commands run as this unprivileged user (uid/gid 1000, see docs/security.md).
 AGENT_PASSWD = "agent:x:1000:1000:Ferry agent:/home/agent:/bin/bash\n"
 AGENT_GROUP = "agent:x:1000:\n"
@@ -32,7 +44,7 @@ FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends {" ".join(PACKAGES)} \\
     && rm -rf /var/lib/apt/lists/* \\
     && groupadd -g 1000 agent && useradd -u 1000 -g 1000 -d /home/agent -s /bin/bash agent
-LABEL {IMAGE_LABEL}=1 {VERSION_LABEL}={IMAGE_VERSION}
+COPY clis/ /usr/local/
 WORKDIR /workspace
 CMD ["sleep", "infinity"]
 """
@@ -42,13 +54,57 @@ class ImageBuildError(Exception):
     pass
 
 
-def image_exists(name: str) -> bool:
-    """The image is there and built from this version of its definition."""
+def cli_versions(overrides: list[str] | None = None) -> dict[str, str]:
+    """The CLI versions to install: the pinned ones, with `engine@version` overrides."""
+    versions = {engine: version for engine, (_, version) in AGENT_CLIS.items()}
+    for item in overrides or []:
+        engine, sep, version = item.partition("@")
+        if engine not in AGENT_CLIS or not sep or not re.fullmatch(r"[A-Za-z0-9._-]{1,50}", version):
+            raise ImageBuildError(f"--cli {item!r}: expected ENGINE@VERSION with ENGINE one of "
+                                  f"{', '.join(AGENT_CLIS)}")
+        versions[engine] = version
+    return versions
+
+
+def clis_label(versions: dict[str, str] | None) -> str:
+    return ",".join(f"{e}@{v}" for e, v in sorted(versions.items())) if versions else "none"
+
+
+def image_labels(name: str) -> dict[str, str] | None:
     try:
-        labels = docker.from_env().images.get(name).labels or {}
+        return docker.from_env().images.get(name).labels or {}
     except ImageNotFound:
+        return None
+
+
+def image_exists(name: str, versions: dict[str, str] | None = None) -> bool:
+    """The image is there, built from this version of its definition (and, when asked,
+    with these CLI versions)."""
+    labels = image_labels(name)
+    if labels is None or labels.get(VERSION_LABEL) != IMAGE_VERSION:
         return False
-    return labels.get(VERSION_LABEL) == IMAGE_VERSION
+    return versions is None or labels.get(CLIS_LABEL) == clis_label(versions)
+
+
+def stage_clis(versions: dict[str, str], dest: Path, log: Callable[[str], None]) -> bool:
+    """`npm install -g` the CLIs into `dest` (a /usr/local tree); False when npm cannot."""
+    npm = shutil.which("npm")
+    if not npm:
+        log("npm is not installed on this host: building without the agent CLIs")
+        return False
+    specs = [f"{AGENT_CLIS[e][0]}@{v}" for e, v in sorted(versions.items())]
+    log(f"npm install {' '.join(specs)} (about 20 s)")
+    try:
+        proc = subprocess.run([npm, "install", "--global", "--prefix", str(dest), "--no-fund",
+                               "--no-audit", "--loglevel=error", *specs],
+                              capture_output=True, text=True, timeout=900)
+    except subprocess.TimeoutExpired:
+        log("npm install timed out: building without the agent CLIs")
+        return False
+    if proc.returncode != 0:
+        log(f"npm install failed ({proc.stderr.strip()[-300:]}): building without the agent CLIs")
+        return False
+    return True
 
 
 def debian_mirror() -> tuple[str, str]:
@@ -67,21 +123,31 @@ def debian_mirror() -> tuple[str, str]:
     return "http://deb.debian.org/debian", "bookworm"
 
 
-def build_with_dockerfile(name: str, log: Callable[[str], None]) -> None:
-    client = docker.from_env()
+def _labels(clis: str) -> dict[str, str]:
+    return {IMAGE_LABEL: "1", VERSION_LABEL: IMAGE_VERSION, CLIS_LABEL: clis}
+
+
+def build_with_dockerfile(name: str, clis_dir: Path, clis: str, log: Callable[[str], None]) -> None:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(DOCKERFILE.encode())
+        tar.addfile(info, io.BytesIO(DOCKERFILE.encode()))
+        tar.add(clis_dir, arcname="clis")
+    buf.seek(0)
     try:
-        client.images.build(fileobj=io.BytesIO(DOCKERFILE.encode()), tag=name, rm=True,
-                            pull=False, timeout=600)
+        docker.from_env().images.build(fileobj=buf, custom_context=True, tag=name, rm=True,
+                                       pull=False, timeout=900, labels=_labels(clis))
     except (BuildError, DockerException) as e:
         raise ImageBuildError(f"Dockerfile build failed: {str(e).strip()[:300]}") from e
 
 
-def build_with_debootstrap(name: str, log: Callable[[str], None]) -> None:
+def build_with_debootstrap(name: str, clis_dir: Path, clis: str, log: Callable[[str], None]) -> None:
     if not shutil.which("debootstrap"):
         raise ImageBuildError("debootstrap is not installed (apt-get install debootstrap)")
     mirror, suite = debian_mirror()
     with tempfile.TemporaryDirectory(prefix="ferry-rootfs-") as root:
-        log(f"debootstrap {suite} from {mirror} (about a minute)")
+        log(f"debootstrap {suite} from {mirror} (two to three minutes)")
         proc = subprocess.run(
             ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", suite,
              root, mirror],
@@ -99,12 +165,13 @@ def build_with_debootstrap(name: str, log: Callable[[str], None]) -> None:
         Path(root, "home/agent").mkdir(parents=True, exist_ok=True)
         os.chown(Path(root, "home/agent"), 1000, 1000)
         shutil.rmtree(Path(root, "var/cache/apt/archives"), ignore_errors=True)
+        shutil.copytree(clis_dir, Path(root, "usr/local"), symlinks=True, dirs_exist_ok=True)
         log("docker import")
         tar = subprocess.Popen(["tar", "-C", root, "-c", "."], stdout=subprocess.PIPE)
+        changes = ['CMD ["sleep", "infinity"]', "WORKDIR /workspace",
+                   *(f"LABEL {k}={v}" for k, v in _labels(clis).items())]
         imp = subprocess.run(
-            ["docker", "import", "--change", 'CMD ["sleep", "infinity"]',
-             "--change", "WORKDIR /workspace", "--change", f"LABEL {IMAGE_LABEL}=1",
-             "--change", f"LABEL {VERSION_LABEL}={IMAGE_VERSION}", "-", name],
+            ["docker", "import", *(a for c in changes for a in ("--change", c)), "-", name],
             stdin=tar.stdout, capture_output=True, text=True,
         )
         tar.wait()
@@ -112,15 +179,25 @@ def build_with_debootstrap(name: str, log: Callable[[str], None]) -> None:
             raise ImageBuildError(f"docker import failed: {imp.stderr.strip()}")
 
 
-def build_image(name: str, *, force: bool = False, log: Callable[[str], None] = print) -> str:
+def build_image(name: str, *, force: bool = False, clis: list[str] | None = None,
+                with_clis: bool = True, log: Callable[[str], None] = print) -> str:
     """Build the DevBox image unless present; returns how it was obtained."""
-    if not force and image_exists(name):
+    versions = cli_versions(clis) if with_clis else {}
+    if not force and image_exists(name, versions if clis else None):
         return "present"
-    try:
-        log("trying a Dockerfile build")
-        build_with_dockerfile(name, log)
-        return "dockerfile"
-    except ImageBuildError as e:
-        log(f"{e}; falling back to debootstrap")
-    build_with_debootstrap(name, log)
-    return "debootstrap"
+    with tempfile.TemporaryDirectory(prefix="ferry-clis-") as stage:
+        clis_dir = Path(stage)
+        clis_dir.chmod(0o755)  # it becomes the image's /usr/local
+        if versions and not stage_clis(versions, clis_dir, log):
+            versions = {}
+        label = clis_label(versions)
+        try:
+            log("trying a Dockerfile build")
+            build_with_dockerfile(name, clis_dir, label, log)
+            how = "dockerfile"
+        except ImageBuildError as e:
+            log(f"{e}; falling back to debootstrap")
+            build_with_debootstrap(name, clis_dir, label, log)
+            how = "debootstrap"
+    log(f"agent CLIs: {label}")
+    return how

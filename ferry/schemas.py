@@ -26,8 +26,9 @@ Effort = Literal["low", "medium", "high"]
 Mode = Literal["interactive", "autonomous"]
 StepKind = Literal["launch_devbox", "exec", "message", "question", "answer", "report_result",
                    "thought", "tool", "file_change", "todo_list", "engine", "raw", "ticket",
-                   "workspace", "review"]
+                   "workspace", "review", "egress_denied"]
 OnTimeout = Literal["use_defaults", "fail"]
+Network = Literal["none", "gateway", "open"]
 TARGETS_WORKFLOW_ID = "ferry-targets"
 MAX_MESSAGE_BYTES = 100 * 1024
 
@@ -107,6 +108,9 @@ class RunCreate(ApiInput):
     env: dict[str, str] | None = Field(
         default=None, description="Environment variables for the Run's commands. Not for "
         "secrets: they are kept in the Run's history.")
+    network: Network | None = Field(
+        default=None, description="`gateway` (default): no network of its own, the model "
+        "gateway and an allowlisting proxy; `none`: nothing; `open`: unfiltered.")
 
     @field_validator("env")
     @classmethod
@@ -238,6 +242,7 @@ class RunSpec(BaseModel):
     title_given: bool = True
     run_as_root: bool = False
     env: dict[str, str] = Field(default_factory=dict)
+    network: Network | None = None  # None: the worker's default
 
 
 class ReviewIn(ApiInput):
@@ -285,9 +290,21 @@ class Usage(BaseModel):
                      cost_usd=round(self.cost_usd + other.cost_usd, 6))
 
 
+class CallUsage(BaseModel):
+    """One model call, as the gateway metered it."""
+
+    model: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_usd: float = 0.0
+
+
 class TurnUsage(Usage):
     turn: str
     num_turns: int | None = None
+    calls: list[CallUsage] = Field(default_factory=list)
 
 
 class InboxMessage(BaseModel):
@@ -334,6 +351,7 @@ class DevBoxInfo(BaseModel):
     gid: int | None = None
     caps: list[str] = Field(default_factory=list)  # capabilities of root turn commands
     disk_bytes: int | None = None  # the DevBox's disk quota; None: no quota on this host
+    network: Network = "none"
     launched_at: datetime | None = None
     hibernated_at: datetime | None = None
     removed_at: datetime | None = None
@@ -394,6 +412,7 @@ class TurnOutcome(BaseModel):
     failed_command: str | None = None
     failed_index: int | None = None
     exit_code: int | None = None
+    calls: list[CallUsage] = Field(default_factory=list)
 
 
 class FollowTurnInput(BaseModel):
@@ -414,6 +433,9 @@ class FollowTurnInput(BaseModel):
     answers: dict[str, Any] | None = None
     env: dict[str, str] = Field(default_factory=dict)
     output_used: int = 0  # bytes of command output this Run has stored so far
+    max_cost_usd: float | None = None  # the Run's budget, enforced by the gateway mid-turn
+    spent_usd: float = 0.0  # what the Run's earlier turns cost
+    repo: str | None = None  # its host joins the egress allowlist
     cursor: TurnCursor = Field(default_factory=TurnCursor)
 
 
@@ -429,6 +451,7 @@ class LaunchInput(BaseModel):
     run_id: str
     image: str | None = None
     run_as_root: bool = False
+    network: Network | None = None
 
 
 class DevBoxAction(BaseModel):
@@ -630,6 +653,7 @@ class RunPublic(BaseModel):
     accepted: AcceptResult | None = None
     run_as_root: bool = False
     env: dict[str, str] = Field(default_factory=dict)
+    network: Network | None = None
     artifacts: list[str] = Field(default_factory=list)
 
 

@@ -50,7 +50,19 @@ class Settings(BaseSettings):
     # Images a Run may name (comma-separated; `prefix*` allowed); unset: any. A Run's image
     # runs Ferry's turn runner, so where untrusted people start Runs, list the trusted ones.
     allowed_images: str | None = None
-    devbox_network: str = "none"
+    # A Run's network: `gateway` (no interface of its own; the model gateway and an
+    # allowlisting proxy), `none` (nothing), `open` (Docker's bridge, unfiltered).
+    devbox_network: Literal["none", "gateway", "open", "bridge"] = "gateway"
+    # Hosts `gateway` DevBoxes may reach through the proxy (plus the Run's repo host).
+    egress_allow: str = ("registry.npmjs.org,registry.yarnpkg.com,pypi.org,files.pythonhosted.org,"
+                         "deb.debian.org,security.debian.org,github.com,codeload.github.com,"
+                         "objects.githubusercontent.com,raw.githubusercontent.com,"
+                         "proxy.golang.org,sum.golang.org,index.crates.io,static.crates.io")
+    # Model prices (USD per million tokens) on top of the built-in table: JSON or a file.
+    model_prices: str | None = None
+    # Worker environment variables passed to turns as they are (non-secret provider
+    # settings such as CLAUDE_CODE_USE_BEDROCK, ANTHROPIC_MODEL); comma-separated.
+    engine_env: str = ""
     devbox_cpus: float = 2.0
     devbox_memory: str = "4g"
     devbox_pids: int = 1024
@@ -104,6 +116,14 @@ class Settings(BaseSettings):
             return None
         return names | LOOPBACK_HOSTS | ({self.api_host.lower()} if self.api_host not in
                                           ("0.0.0.0", "::") else set())
+
+    @property
+    def default_network(self) -> Literal["none", "gateway", "open"]:
+        return "open" if self.devbox_network == "bridge" else self.devbox_network
+
+    @property
+    def egress_allowlist(self) -> list[str]:
+        return [h.strip() for h in self.egress_allow.split(",") if h.strip()]
 
     @property
     def data_path(self) -> Path:

@@ -20,6 +20,7 @@ from activities.devbox import DevBoxBackend, get_backend
 from activities.devbox_lifecycle import DevBoxActivities
 from activities.engine_probe import ProbeActivities
 from activities.engines.openai_loop import ModelCallActivities
+from activities.gateway.service import GatewayService
 from activities.reporting import ReportActivities
 from activities.targets import TargetActivities, heartbeat_forever
 from activities.tickets import TicketActivities
@@ -35,10 +36,12 @@ from workflows.targets_workflow import TargetsWorkflow
 log = logging.getLogger("ferry.worker")
 
 
-def build_workers(client: Client, settings: Settings, backend: DevBoxBackend) -> list[Worker]:
+def build_workers(client: Client, settings: Settings, backend: DevBoxBackend,
+                  gateway: GatewayService | None = None) -> list[Worker]:
     store = ArtifactStore(settings.artifacts_dir)
-    devbox = DevBoxActivities(backend)
-    turns = TurnActivities(settings, backend, store, client)
+    book = gateway.book if gateway else None
+    devbox = DevBoxActivities(backend, book)
+    turns = TurnActivities(settings, backend, store, client, book)
     archive = ArchiveActivities(store)
     report = ReportActivities(store)
     targets = TargetActivities(client)
@@ -77,7 +80,9 @@ async def run_worker(settings: Settings) -> None:
     await ensure_search_attributes(client, settings.temporal_namespace)
     settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
     backend = get_backend(settings)
-    workers = build_workers(client, settings, backend)
+    gateway = GatewayService(settings)
+    await gateway.start()
+    workers = build_workers(client, settings, backend, gateway)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -90,6 +95,7 @@ async def run_worker(settings: Settings) -> None:
               flush=True)
         await stop.wait()
         heartbeat.cancel()
+    await gateway.stop()
 
 
 def main() -> None:

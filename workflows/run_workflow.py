@@ -241,7 +241,8 @@ class RunWorkflow:
         started = workflow.now()
         launch = workflow.start_activity(
             "launch_devbox",
-            LaunchInput(run_id=self.spec.id, image=st.image, run_as_root=self.spec.run_as_root),
+            LaunchInput(run_id=self.spec.id, image=st.image, run_as_root=self.spec.run_as_root,
+                        network=self.spec.network),
             result_type=DevBoxInfo,
             task_queue=queue,
             start_to_close_timeout=LAUNCH_TIMEOUT,
@@ -354,7 +355,9 @@ class RunWorkflow:
                             engine_max_turns=self.spec.engine_max_turns,
                             index_offset=st.commands_total,
                             answers=st.pending_answers if first else None,
-                            env=self.spec.env, output_used=st.output_bytes),
+                            env=self.spec.env, output_used=st.output_bytes,
+                            max_cost_usd=self.spec.max_cost_usd, spent_usd=st.usage.cost_usd,
+                            repo=self.spec.repo),
             result_type=FollowTurnResult,
             task_queue=devbox.task_queue,
             start_to_close_timeout=timedelta(hours=2),
@@ -394,7 +397,7 @@ class RunWorkflow:
         if out.usage is not None:
             st.usage = st.usage.plus(out.usage)
             st.turn_usage.append(TurnUsage(turn=st.turn_id, num_turns=out.num_turns,
-                                           **out.usage.model_dump()))
+                                           calls=out.calls, **out.usage.model_dump()))
         spent = self.spec.max_cost_usd
         if out.ok and spent is not None and st.usage.cost_usd >= spent:
             st.error = (f"budget max_cost_usd reached: spent ${st.usage.cost_usd:.4f} of "
@@ -882,6 +885,7 @@ class RunWorkflow:
             on_timeout=spec.on_timeout, engine_used=st.engine, model=spec.model,
             effort=spec.effort, session_id=st.session_id, usage=st.usage,
             turn_usage=st.turn_usage, run_as_root=spec.run_as_root, env=spec.env,
+            network=st.devboxes[-1].network if st.devboxes else spec.network,
             artifacts=spec.artifacts,
             budgets={k: v for k, v in {
                 "max_turns": spec.max_turns, "max_cost_usd": spec.max_cost_usd,

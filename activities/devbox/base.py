@@ -171,7 +171,8 @@ class DevBoxBackend(ABC):
     # ------------------------------------------------------------------ the contract
 
     @abstractmethod
-    def launch(self, run_id: str, image: str | None, run_as_root: bool = False) -> DevBoxInfo:
+    def launch(self, run_id: str, image: str | None, run_as_root: bool = False,
+               network: str | None = None) -> DevBoxInfo:
         """Create (or find, on retry) the DevBox of a Run."""
 
     @abstractmethod

@@ -32,6 +32,7 @@ from activities.devbox.base import (
     ExecResult,
 )
 from activities.devbox.events import KEY_ENV
+from activities.gateway.paths import DEVBOX_SOCKET_DIR, socket_dir
 from ferry.schemas import DevBoxInfo
 
 log = logging.getLogger("ferry.devbox.docker")
@@ -40,6 +41,7 @@ IN, OUT, STATE, HOME, WORKSPACE = "/ferry/in", "/ferry/out", "/ferry/state", "/h
 LABEL_RUN = "ferry.run"
 LABEL_HOST = "ferry.host"
 LABEL_USER = "ferry.user"
+LABEL_NETWORK = "ferry.network"
 IMAGE_USER_LABEL = "ferry.devbox.user"  # an image asks for root turns with `=root`
 RUNNER_CAPS = ["SETUID", "SETGID", "KILL"]
 # Root turns get what a root process in a Docker container usually has (apt, dpkg, chown
@@ -88,7 +90,8 @@ class DockerBackend(DevBoxBackend):
 
     # ------------------------------------------------------------------ lifecycle
 
-    def launch(self, run_id: str, image: str | None, run_as_root: bool = False) -> DevBoxInfo:
+    def launch(self, run_id: str, image: str | None, run_as_root: bool = False,
+               network: str | None = None) -> DevBoxInfo:
         image = image or self.settings.devbox_image
         name = container_name(run_id)
         layout = self.layout(run_id)
@@ -98,8 +101,10 @@ class DockerBackend(DevBoxBackend):
             config = self._ensure_image(image)
             root = run_as_root or (config.get("Labels") or {}).get(IMAGE_USER_LABEL) == "root"
             container = self._create(run_id, name, image, layout, root,
-                                     sorted(config.get("Volumes") or {}))
+                                     sorted(config.get("Volumes") or {}),
+                                     network or self.settings.default_network)
         root = container.labels.get(LABEL_USER) == "root"
+        mode = container.labels.get(LABEL_NETWORK, "none")
         if container.status != "running":
             self._remount(run_id)
             container.start()
@@ -111,6 +116,7 @@ class DockerBackend(DevBoxBackend):
             home=HOME, user="root" if root else "agent", uid=uid, gid=gid,
             caps=ROOT_TURN_CAPS if root else [],
             disk_bytes=None if self.quota_problem else int(self.settings.devbox_disk),
+            network=mode if mode in ("none", "gateway", "open") else "none",
             launched_at=datetime.now(UTC))
         try:
             self._init(info, image)
@@ -120,7 +126,7 @@ class DockerBackend(DevBoxBackend):
         return info
 
     def _create(self, run_id: str, name: str, image: str, layout: DevBoxLayout, root: bool,
-                volumes: list[str]):
+                volumes: list[str], network: str):
         layout.root.mkdir(parents=True, exist_ok=True)
         if not self.quota_problem:
             try:
@@ -146,9 +152,11 @@ class DockerBackend(DevBoxBackend):
                 image, entrypoint=["sleep", "infinity"], command=[], name=name, detach=True,
                 init=True, user="0:0",
                 labels={LABEL_RUN: run_id, LABEL_HOST: self.settings.worker_host,
-                        LABEL_USER: "root" if root else "agent"},
+                        LABEL_USER: "root" if root else "agent", LABEL_NETWORK: network},
                 working_dir=WORKSPACE,
-                network_mode=self.settings.devbox_network,
+                # Only `open` has an interface of its own; `gateway` reaches the worker's
+                # gateway and proxy through Unix sockets (activities/gateway/service.py).
+                network_mode="bridge" if network == "open" else "none",
                 privileged=False,
                 cap_drop=["ALL"], cap_add=[*ROOT_TURN_CAPS, GUARD_CAP] if root else RUNNER_CAPS,
                 security_opt=["no-new-privileges"],
@@ -159,7 +167,7 @@ class DockerBackend(DevBoxBackend):
                 nano_cpus=int(self.settings.devbox_cpus * 1e9),
                 mem_limit=self.settings.devbox_memory,
                 pids_limit=self.settings.devbox_pids,
-                mounts=_mounts(layout) + extra,
+                mounts=_mounts(layout) + extra + self._gateway_mounts(network),
                 # An image's HEALTHCHECK would run as root with the runner's capabilities.
                 healthcheck={"test": ["NONE"]},
                 environment={"FERRY_RUN_ID": run_id, "HOME": HOME, "TMPDIR": "/tmp",
@@ -171,6 +179,13 @@ class DockerBackend(DevBoxBackend):
             if e.status_code == 409:  # created concurrently by a retry
                 return self.client.containers.get(name)
             raise DevBoxError(f"Docker refused to start the DevBox: {e.explanation}") from e
+
+    def _gateway_mounts(self, network: str) -> list[Mount]:
+        if network == "none":
+            return []
+        sock = socket_dir(self.settings)
+        sock.mkdir(parents=True, exist_ok=True)
+        return [Mount(DEVBOX_SOCKET_DIR, str(sock), type="bind", read_only=True)]
 
     def _init(self, info: DevBoxInfo, image: str) -> None:
         """Ferry's tools are Python scripts: say so now rather than at the first turn (and

@@ -29,7 +29,8 @@ def _base_env() -> dict[str, str]:
 class LocalBackend(DevBoxBackend):
     name = "local"
 
-    def launch(self, run_id: str, image: str | None, run_as_root: bool = False) -> DevBoxInfo:
+    def launch(self, run_id: str, image: str | None, run_as_root: bool = False,
+               network: str | None = None) -> DevBoxInfo:
         layout = self.layout(run_id)
         self.make_host_dirs(layout, None, None)
         return DevBoxInfo(
@@ -38,7 +39,7 @@ class LocalBackend(DevBoxBackend):
             workspace=str(layout.user_dir("workspace")), in_dir=str(layout.inbox),
             out_dir=str(layout.outbox), state_dir=str(layout.user_dir("state")),
             home=str(layout.user_dir("home")), user="worker", uid=None, gid=None,
-            launched_at=datetime.now(UTC))
+            network="open", launched_at=datetime.now(UTC))
 
     def _env(self, info: DevBoxInfo) -> dict[str, str]:
         return {**_base_env(), "FERRY_RUN_ID": info.run_id, "HOME": info.home or "",

@@ -48,6 +48,8 @@ class EngineTurn(BaseModel):
     model: str | None = None
     effort: str | None = None
     max_turns: int | None = None
+    # The model gateway as the DevBox sees it (http://127.0.0.1:PORT); None: no gateway.
+    gateway: str | None = None
 
 
 @dataclass
@@ -144,3 +146,7 @@ class EngineAdapter(ABC):
     @abstractmethod
     def parser(self) -> StreamParser:
         """A fresh parser for one turn's stream."""
+
+    def gateway_env(self, token: str, gateway: str) -> dict[str, str]:
+        """Environment that points the CLI at the model gateway with the turn's token."""
+        return {}

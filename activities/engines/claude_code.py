@@ -96,6 +96,11 @@ class ClaudeCode(EngineAdapter):
     credentials = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN")
     permission_mode = "bypassPermissions"
 
+    def gateway_env(self, token: str, gateway: str) -> dict[str, str]:
+        return {"ANTHROPIC_BASE_URL": f"{gateway}/anthropic", "ANTHROPIC_API_KEY": token,
+                # A sealed box: no telemetry, update checks or error reports.
+                "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_AUTOUPDATER": "1"}
+
     def command(self, turn: EngineTurn) -> list[str]:
         argv = [self.binary, "-p", "--output-format", "stream-json", "--verbose",
                 "--permission-mode", self.permission_mode,

@@ -82,9 +82,18 @@ class Codex(EngineAdapter):
     binary = "codex"
     credentials = ("CODEX_API_KEY", "OPENAI_API_KEY")
 
+    def gateway_env(self, token: str, gateway: str) -> dict[str, str]:
+        return {"CODEX_API_KEY": token}
+
     def command(self, turn: EngineTurn) -> list[str]:
         prompt = turn.prompt if turn.session_id else f"{FERRY_ASK_PROMPT}\n\n{turn.prompt}"
         argv = [self.binary, "exec", "--json", "--skip-git-repo-check"]
+        if turn.gateway:
+            # codex ignores OPENAI_BASE_URL: the endpoint is configuration. Its WebSocket
+            # transport is off, so it speaks plain HTTP+SSE to the gateway at once.
+            argv += ["-c", f'openai_base_url="{turn.gateway}/openai/v1"',
+                     "-c", "features.responses_websockets=false",
+                     "-c", "features.responses_websockets_v2=false"]
         if turn.session_id:
             # `resume` rejects --sandbox: pass the sandbox mode as config instead.
             argv += ["-c", f'sandbox_mode="{SANDBOX}"']

@@ -1,0 +1,1 @@
+"""The worker's model gateway and egress proxy: how a DevBox reaches models and the network."""

@@ -7,6 +7,7 @@ whose content holds `text`, `thinking` and `tool_use` blocks, `user` messages ca
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from activities.engines.base import (
@@ -18,6 +19,34 @@ from activities.engines.base import (
     raw_step,
     step,
 )
+
+# Progress notices of the CLI itself: nothing for the timeline.
+QUIET_SYSTEM = {"init", "thinking_tokens", "status", "compact_boundary", "informational"}
+QUIET_EVENTS = {"rate_limit_event", "stream_event", "keep_alive"}
+
+
+def _turn_cost(event: dict[str, Any]) -> float:
+    """This turn's cost: `total_cost_usd` is the whole session's (it grows across
+    `--resume`); `model_usage_since_last_result` holds what this turn added."""
+    since = event.get("model_usage_since_last_result")
+    if isinstance(since, dict):
+        costs = [m.get("costUSD") for m in since.values() if isinstance(m, dict)]
+        return float(sum(c for c in costs if isinstance(c, int | float)))
+    return float(event.get("total_cost_usd") or 0.0)
+
+
+def _command_result(result: Any, text: str, is_error: bool) -> dict[str, Any]:
+    """Exit status and output of a Bash call, from the stream's `tool_use_result`."""
+    if not isinstance(result, dict) or not ({"stdout", "stderr"} & result.keys()):
+        return {}
+    out = "\n".join(str(result.get(k) or "") for k in ("stdout", "stderr")).strip()
+    exit_code = 0
+    if is_error:
+        m = re.search(r"[Ee]xit code (\d+)", text)
+        exit_code = int(m.group(1)) if m else 1
+    if result.get("interrupted"):
+        exit_code = -1
+    return {"exit_code": exit_code, "output_excerpt": excerpt(out or text)}
 
 
 class ClaudeParser(StreamParser):
@@ -31,10 +60,17 @@ class ClaudeParser(StreamParser):
         if event.get("session_id"):
             t.session_id = event["session_id"]
         if kind == "system":
-            if event.get("subtype") == "init":
+            subtype = event.get("subtype")
+            if subtype in QUIET_SYSTEM or str(subtype).startswith("hook_"):
                 return []
-            return [step("raw", {"event": "system", "subtype": event.get("subtype"),
+            if subtype == "api_retry":
+                return [step("message", {"role": "system", "text": (
+                    f"API call failed, retrying (attempt {event.get('attempt')}"
+                    f" of {event.get('max_retries')}): {excerpt(event.get('error') or '', 300)}")})]
+            return [step("raw", {"event": "system", "subtype": subtype,
                                  "data": excerpt(event)})]
+        if kind in QUIET_EVENTS:
+            return []
         if kind == "assistant":
             out: list[dict[str, Any]] = []
             for block in event["message"].get("content") or []:
@@ -61,13 +97,16 @@ class ClaudeParser(StreamParser):
                 if isinstance(result, list):
                     result = "\n".join(str(c.get("text", c)) if isinstance(c, dict) else str(c)
                                        for c in result)
-                out.append(step("tool", {**call, "output_excerpt": excerpt(result or ""),
-                                         "is_error": bool(block.get("is_error"))}))
+                is_error = bool(block.get("is_error"))
+                payload = {**call, "output_excerpt": excerpt(result or ""), "is_error": is_error}
+                payload.update(_command_result(event.get("tool_use_result"), str(result or ""),
+                                               is_error))
+                out.append(step("tool", payload))
             return out
         if kind == "result":
             t.terminal_seen = True
             t.final_text = event.get("result")
-            t.cost_usd = float(event.get("total_cost_usd") or 0.0)
+            t.cost_usd = _turn_cost(event)
             usage = event.get("usage") or {}
             t.input_tokens = int(usage.get("input_tokens") or 0) + int(
                 usage.get("cache_creation_input_tokens") or 0) + int(

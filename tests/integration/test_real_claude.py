@@ -4,6 +4,7 @@ against a loopback stand-in of the Anthropic Messages API."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -106,3 +107,86 @@ def test_claude_asks_resumes_and_is_metered_through_the_gateway(
     assert len(calls) == len(anthropic.requests)
     assert all(c["cost_usd"] > 0 for c in calls)
     assert done["usage"]["cost_usd"] == pytest.approx(sum(c["cost_usd"] for c in calls), abs=1e-5)
+
+
+def test_the_real_key_never_enters_the_devbox_and_the_token_dies_with_the_turn(
+        cstack: FerryStack, anthropic: FakeAnthropic) -> None:
+    import json as _json
+    import time
+
+    import docker
+    import httpx
+
+    def slow_agent(body: dict[str, Any]) -> list[tuple]:
+        if body.get("tools") and not has_tool_result(body):
+            return [("tool", "Bash", {"command": "sleep 6; echo slept", "description": "wait"})]
+        return [("text", "Slept well.")]
+
+    anthropic.responder = slow_agent
+    run = cstack.create_run("sleep a little", engine="claude-code")
+    client = docker.from_env()
+    dump = ""
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and "sleep 6" not in dump:
+        boxes = client.containers.list(filters={"label": f"ferry.run={run['id']}"})
+        if boxes:
+            # From the host, as root: every DevBox process's environment and command line.
+            texts = []
+            for row in boxes[0].top(ps_args="-eo pid")["Processes"] or []:
+                for part in ("environ", "cmdline"):
+                    try:
+                        texts.append(Path(f"/proc/{row[0]}/{part}").read_bytes()
+                                     .replace(b"\0", b"\n").decode("utf-8", "replace"))
+                    except OSError:
+                        pass
+            dump = "\n".join(texts)
+        time.sleep(0.3)
+    assert "sleep 6" in dump, "the turn was never seen running"
+    assert SECRET not in dump
+    # Every file of the DevBox (workspace, home, tmp, state, in/out) on the host's side.
+    for f in (cstack.data_dir / "devboxes").rglob("*"):
+        if f.is_file() and not f.is_symlink() and f.name != "disk.img":
+            assert SECRET.encode() not in f.read_bytes(), f
+    token = next(w.split("=", 1)[1] for w in dump.split("\n")
+                 if w.startswith("ANTHROPIC_API_KEY="))
+    assert token.startswith("ferry-turn-")
+    done = cstack.wait_status(run["id"], {"completed", "failed"}, 120)
+    assert done["status"] == "completed", done
+    # The token worked during the turn (the calls reached the stand-in with the real key)
+    # and is refused now that the turn is over.
+    sock = cstack.data_dir / "gateway" / "sock" / "model.sock"
+    with httpx.Client(transport=httpx.HTTPTransport(uds=str(sock))) as gw:
+        r = gw.post("http://gateway/anthropic/v1/messages", headers={"x-api-key": token},
+                    json={"model": "claude-sonnet-4-5", "max_tokens": 5, "messages": []})
+    assert r.status_code == 401 and "not valid" in r.json()["error"]["message"]
+    with cstack.client() as c:
+        api_text = "".join(c.get(p).text for p in (
+            f"/runs/{run['id']}", f"/runs/{run['id']}/timeline", f"/runs/{run['id']}/logs"))
+    logs = "".join(p.read_text(errors="replace") for p in (cstack.data_dir / "logs").glob("*"))
+    artifacts = "".join(p.read_text(errors="replace") for p in
+                        (cstack.data_dir / "artifacts").rglob("*") if p.is_file())
+    history = _json.dumps(done)
+    for where, text in (("API", api_text), ("logs", logs), ("artifacts", artifacts),
+                        ("run", history)):
+        assert SECRET not in text, where
+
+
+def test_the_gateway_stops_a_turn_once_the_cost_budget_is_spent(
+        cstack: FerryStack, anthropic: FakeAnthropic) -> None:
+    def tool_forever(body: dict[str, Any]) -> list[tuple]:
+        if not body.get("tools"):
+            return [("text", "side call")]
+        return [("tool", "Bash", {"command": "echo again", "description": "loop"})]
+
+    anthropic.responder = tool_forever
+    before = len(anthropic.requests)
+    # Each call costs $0.00375 at the default Sonnet price (1000 in, 50 out).
+    run = cstack.create_run("loop on tools", engine="claude-code", max_cost_usd=0.01)
+    done = cstack.wait_status(run["id"], {"completed", "failed"}, 120)
+    assert done["status"] == "failed", done
+    assert "budget max_cost_usd reached" in done["error"]
+    calls = [c for t in done["turn_usage"] for c in t["calls"]]
+    # Three calls spend $0.01125 >= $0.01; the fourth is refused by the gateway.
+    served = len(anthropic.requests) - before
+    assert served == len(calls) <= 4
+    assert done["usage"]["cost_usd"] >= 0.01

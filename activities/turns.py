@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import time
 from datetime import datetime
@@ -36,6 +37,7 @@ from activities.gateway.paths import (
     PROXY_PORT,
     PROXY_SOCKET,
 )
+from activities.secrets import KNOWN as KNOWN_CREDENTIALS
 from activities.secrets import StreamRedactor, load_secrets, redact, secret_values
 from ferry.artifact_store import ArtifactStore
 from ferry.questions import QuestionSet
@@ -175,6 +177,11 @@ class TurnActivities:
         (in `gateway` mode) the egress proxy in the ones HTTP clients read."""
         token = grant.token
         env = {"FERRY_GATEWAY_TOKEN": token}
+        # Non-secret provider settings the operator chose to pass (never the credentials).
+        credentials = set(KNOWN_CREDENTIALS)
+        for name in (n.strip() for n in self.settings.engine_env.split(",")):
+            if name and name not in credentials and os.environ.get(name):
+                env[name] = os.environ[name]
         if adapter is not None:
             env.update(adapter.gateway_env(token, f"http://127.0.0.1:{MODEL_PORT}"))
         if inp.devbox.network == "gateway":

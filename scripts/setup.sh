@@ -35,7 +35,8 @@ if ! docker info >/dev/null 2>&1; then
   if ! docker info >/dev/null 2>&1; then
     say "starting dockerd"
     mkdir -p /var/log
-    nohup dockerd >/var/log/ferry-dockerd.log 2>&1 &
+    # Its own session: closing the terminal that ran setup does not stop the engine.
+    setsid nohup dockerd >/var/log/ferry-dockerd.log 2>&1 < /dev/null &
     for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
     docker info >/dev/null 2>&1 || { echo "dockerd did not start; see /var/log/ferry-dockerd.log" >&2; exit 1; }
   fi
@@ -48,7 +49,9 @@ have=$(docker image inspect -f '{{ index .Config.Labels "ferry.devbox.version" }
        "${FERRY_DEVBOX_IMAGE:-ferry-devbox}" 2>/dev/null || true)
 if [ "$have" != "$want" ]; then
   command -v debootstrap >/dev/null || { say "installing debootstrap"; apt_install debootstrap; }
-  say "building the DevBox image"
+  # The agent CLIs come from npm (installed on the host, copied into the image).
+  command -v npm >/dev/null || { say "installing npm"; apt_install npm || true; }
+  say "building the DevBox image (developer tools and the claude and codex CLIs; ~2 min)"
   .venv/bin/ferry devbox build-image
 fi
 # Optional hardening: gVisor (Debian's runsc) as a Docker runtime, for

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import subprocess
 
 import uvicorn
 
@@ -38,8 +39,19 @@ class GatewayService:
         self._task: asyncio.Task | None = None
         self._proxy: asyncio.AbstractServer | None = None
 
+    def _own_filesystem(self) -> None:
+        """A small tmpfs of its own under the socket dir: inside a DevBox, the mount then
+        shows as `/` of a tmpfs, never as a path of the worker host (mountinfo)."""
+        if os.geteuid() != 0 or os.path.ismount(self.dir):
+            return
+        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755,nosuid,nodev,noexec",
+                               "ferry-gateway", str(self.dir)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            log.warning("gateway sockets stay on the data dir's filesystem: %s", proc.stderr.strip())
+
     async def start(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(self._own_filesystem)
         self.dir.chmod(0o755)
         model_path, proxy_path = self.dir / MODEL_SOCKET, self.dir / PROXY_SOCKET
         for path in (model_path, proxy_path):

@@ -197,10 +197,11 @@ def remove_devboxes(hosts: set[str], data_dir: Path) -> None:
     except Exception:  # no Docker (local-backend tests): nothing to remove
         pass
     devboxes = (data_dir / "devboxes").resolve()
+    gateway = (data_dir / "gateway").resolve()
     with open("/proc/mounts") as f:
         mounts = [line.split()[1] for line in f]
     for mnt in mounts:
-        if mnt.startswith(str(devboxes) + "/"):
+        if mnt.startswith((str(devboxes) + "/", str(gateway) + "/")):
             subprocess.run(["umount", "-l", mnt], capture_output=True)
 
 

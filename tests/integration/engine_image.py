@@ -12,9 +12,20 @@ FAKES = Path(__file__).resolve().parents[1] / "fakes"
 IMAGE = "ferry-devbox-agents:test"
 
 DOCKERFILE = b"""FROM ferry-devbox
+RUN rm -f /usr/local/bin/claude /usr/local/bin/codex
 COPY claude codex /usr/local/bin/
 RUN chmod 755 /usr/local/bin/claude /usr/local/bin/codex
 """
+
+
+BARE = "ferry-devbox-bare:test"
+
+
+def build_bare_image(client: docker.DockerClient) -> str:
+    """ferry-devbox without the agent CLIs (offline: the base is local)."""
+    dockerfile = b"FROM ferry-devbox\nRUN rm -f /usr/local/bin/claude /usr/local/bin/codex\n"
+    client.images.build(fileobj=io.BytesIO(dockerfile), tag=BARE, rm=True, pull=False)
+    return BARE
 
 
 def build_engine_image(client: docker.DockerClient) -> str:

@@ -94,13 +94,13 @@ class ModelGateway:
         if refusal:
             return _error(provider, 400, "invalid_request_error",
                           f"Ferry gateway refused the call: {refusal}")
+        body = await _capped_body(request)
+        if body is None:
+            return _error(provider, 413, "request_too_large", "Ferry gateway: request too large")
         creds = credential_headers(provider, self.secrets)
         if creds is None:
             return _error(provider, 401, "authentication_error",
                           f"Ferry gateway: the worker has no {provider} credential")
-        body = await request.body()
-        if len(body) > MAX_REQUEST:
-            return _error(provider, 413, "request_too_large", "Ferry gateway: request too large")
         model, streaming = _peek(body)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in DROP_REQUEST}
         headers["accept-encoding"] = "identity"  # metering reads the body as it passes
@@ -135,6 +135,16 @@ class ModelGateway:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+async def _capped_body(request: Request) -> bytes | None:
+    """The request body, or None past MAX_REQUEST (never buffered beyond it)."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_REQUEST:
+            return None
+    return bytes(body)
 
 
 def _peek(body: bytes) -> tuple[str | None, bool]:

@@ -40,6 +40,7 @@ from activities.gateway.paths import (
 from activities.secrets import KNOWN as KNOWN_CREDENTIALS
 from activities.secrets import StreamRedactor, load_secrets, redact, secret_values
 from ferry.artifact_store import ArtifactStore
+from ferry.inputs import repo_host
 from ferry.questions import QuestionSet
 from ferry.schemas import (
     CallUsage,
@@ -163,13 +164,9 @@ class TurnActivities:
         """This turn's grant: opened by the first slice, found again by later ones."""
         if self.book is None or inp.devbox.network == "none":
             return None
-        grant = self.book.current(inp.run_id, inp.turn_id)
-        if grant is None:
-            allow = self.settings.egress_allowlist + _repo_hosts(inp.repo)
-            self.book.open(inp.run_id, inp.turn_id, max_cost_usd=inp.max_cost_usd,
-                           spent_usd=inp.spent_usd, allow=allow)
-            grant = self.book.current(inp.run_id, inp.turn_id)
-        return grant
+        return self.book.current(inp.run_id, inp.turn_id) or self.book.open(
+            inp.run_id, inp.turn_id, max_cost_usd=inp.max_cost_usd, spent_usd=inp.spent_usd,
+            allow=self.settings.egress_allowlist + _repo_hosts(inp.repo))
 
     def _gateway_env(self, inp: FollowTurnInput, adapter: EngineAdapter | None,
                      grant: Grant) -> dict[str, str]:
@@ -468,13 +465,10 @@ def _now() -> datetime:
 
 def _repo_hosts(repo: str | None) -> list[str]:
     """The Run's git host, which `gateway` DevBoxes may reach (https and ssh)."""
-    if not repo:
+    host = repo_host(repo) if repo else None
+    if not host:
         return []
-    m = re.match(r"^(?:https?|ssh|git)://(?:[^@/]+@)?([^/:]+)", repo) or re.match(
-        r"^[^@/:]+@([^/:]+):", repo)
-    if not m:
-        return []
-    host = m.group(1).lower()
+    host = host.lower()
     return [host, f"{host}:22", f"{host}:9418"]
 
 

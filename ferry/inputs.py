@@ -100,6 +100,19 @@ def _local_address(host: str, resolve: bool) -> bool:
                or a.is_multicast or a.is_reserved or a.is_unspecified for a in addrs)
 
 
+SCP_LIKE = re.compile(r"^(?:[A-Za-z0-9._~-]+@)?(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):(?!//)")
+REMOTE_SCHEMES = ("https", "http", "ssh", "git")
+
+
+def repo_host(repo: str) -> str | None:
+    """The host of a remote repository URL (or scp-like `user@host:path`); None for paths."""
+    if "://" in repo:
+        parts = urlsplit(repo)
+        return (parts.hostname or None) if parts.scheme.lower() in REMOTE_SCHEMES else None
+    scp = SCP_LIKE.match(repo)
+    return scp["host"] if scp and not repo.startswith(("/", ".")) else None
+
+
 def repo_problem(repo: str, allow_local: bool, resolve: bool = True) -> str | None:
     """Why a Run may not use this repository, or None. Remote URLs: https, http, ssh, git,
     and scp-like `user@host:path`; paths and file:// only when local repos are allowed."""
@@ -107,13 +120,13 @@ def repo_problem(repo: str, allow_local: bool, resolve: bool = True) -> str | No
         return "repo must be a git URL"
     if "::" in repo.split("/")[0]:
         return "repo must not name a git transport helper (like ext::)"
-    scp = re.match(r"^(?:[A-Za-z0-9._~-]+@)?(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):(?!//)", repo)
+    scp = SCP_LIKE.match(repo)
     if "://" in repo:
         parts = urlsplit(repo)
         scheme = parts.scheme.lower()
         if scheme == "file":
             host = None
-        elif scheme in ("https", "http", "ssh", "git"):
+        elif scheme in REMOTE_SCHEMES:
             host = parts.hostname or ""
             if not host or host.startswith("-"):
                 return "repo URL has no host"

@@ -114,15 +114,16 @@ class GrantBook:
     # ------------------------------------------------------------------ turns
 
     def open(self, run_id: str, turn_id: str, *, max_cost_usd: float | None,
-             spent_usd: float, allow: list[str]) -> str:
-        """A new token for this turn (any earlier token of the Run stops working)."""
+             spent_usd: float, allow: list[str]) -> Grant:
+        """A new grant with a fresh token for this turn (any earlier token of the Run stops
+        working)."""
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         grant = Grant(run_id=run_id, turn_id=turn_id, token_sha256=token_hash(token), token=token,
                       opened_at=_now(), max_cost_usd=max_cost_usd, spent_before_usd=spent_usd,
                       allow=allow)
         self._index(grant)
         self._save(grant)
-        return token
+        return grant
 
     def current(self, run_id: str, turn_id: str) -> Grant | None:
         grant = self.by_run.get(run_id)

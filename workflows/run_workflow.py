@@ -82,6 +82,8 @@ TARGET_QUESTION_ID = "target"
 LAUNCH_TIMEOUT = timedelta(minutes=10)
 TURN_HEARTBEAT = timedelta(seconds=10)
 SHORT_ACTIVITY = timedelta(minutes=2)
+# Snapshot, diff, artifacts, reset: git work on a repository of any size, in the DevBox.
+WORKSPACE_ACTIVITY = timedelta(minutes=10)
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10),
                     maximum_attempts=20, non_retryable_error_types=["DevBoxError"])
 
@@ -574,7 +576,7 @@ class RunWorkflow:
                              base_commit=st.workspace.base_commit if st.workspace else None,
                              artifacts=self.spec.artifacts),
                 result_type=AttemptResult, task_queue=awake[-1].task_queue,
-                start_to_close_timeout=SHORT_ACTIVITY, retry_policy=RETRY)
+                start_to_close_timeout=WORKSPACE_ACTIVITY, retry_policy=RETRY)
             st.attempts = [a for a in st.attempts if a.attempt != st.attempt] + [result]
         await workflow.execute_activity(
             "report_result",
@@ -646,7 +648,7 @@ class RunWorkflow:
             await workflow.execute_activity(
                 "reset_workspace", ResetInput(run_id=self.spec.id, devbox=devbox,
                                               base_commit=st.workspace.base_commit),
-                task_queue=devbox.task_queue, start_to_close_timeout=SHORT_ACTIVITY,
+                task_queue=devbox.task_queue, start_to_close_timeout=WORKSPACE_ACTIVITY,
                 retry_policy=RETRY)
         st.attempt += 1
         st.attempt_commands_base = st.commands_total

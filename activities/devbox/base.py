@@ -37,6 +37,7 @@ RUNNER_NAME = "ferry-runner"
 TOOLS = (RUNNER_NAME, "ferry-ask", "ferry-workspace")
 AGENT_UID = AGENT_GID = 1000
 EXEC_TIMEOUT = 600
+MAX_EXEC_OUTPUT = 64 * 1024  # what `exec` keeps of a command's output: its tail
 
 
 class DevBoxError(Exception):
@@ -87,6 +88,7 @@ class ExecResult:
     exit_code: int
     stderr: str
     truncated: bool = False
+    timed_out: bool = False
 
 
 class DevBoxBackend(ABC):
@@ -184,13 +186,16 @@ class DevBoxBackend(ABC):
 
     @abstractmethod
     def exec(self, info: DevBoxInfo, argv: list[str], timeout: int = EXEC_TIMEOUT) -> tuple[int, str]:
-        """Run a program in the DevBox as the turn's user and wait: (exit code, output)."""
+        """Run a program in the DevBox as the turn's user and wait: (exit code, the last
+        MAX_EXEC_OUTPUT bytes of its output). Exit code 124 when it did not finish within
+        `timeout` seconds."""
 
     @abstractmethod
     def exec_stream(self, info: DevBoxInfo, argv: list[str], write: Callable[[bytes], object],
-                    cap: int) -> ExecResult:
+                    cap: int, timeout: int = EXEC_TIMEOUT) -> ExecResult:
         """Run a program in the DevBox as the turn's user, streaming at most `cap` bytes of
-        its stdout into `write` (what it prints is data, never trusted)."""
+        its stdout into `write` (what it prints is data, never trusted); gives up after
+        `timeout` seconds (`timed_out`)."""
 
     def images(self) -> list[str]:
         """DevBox images available on this host (shown in `GET /targets`)."""

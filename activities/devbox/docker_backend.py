@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -20,17 +21,19 @@ import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.types import Mount
 
-from activities.devbox import disk
+from activities.devbox import disk, docker_exec
 from activities.devbox.base import (
     AGENT_GID,
     AGENT_UID,
     EXEC_TIMEOUT,
+    MAX_EXEC_OUTPUT,
     RUNNER_NAME,
     DevBoxBackend,
     DevBoxError,
     DevBoxLayout,
     ExecResult,
 )
+from activities.devbox.docker_exec import Ending
 from activities.devbox.events import KEY_ENV
 from activities.gateway.paths import DEVBOX_SOCKET_DIR, socket_dir
 from ferry.schemas import DevBoxInfo
@@ -53,6 +56,8 @@ ROOT_TURN_CAPS = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID",
                   "NET_BIND_SERVICE", "SYS_CHROOT", "SETFCAP", "AUDIT_WRITE"]
 GUARD_CAP = "WAKE_ALARM"
 MAX_STDERR = 4000
+KILL_GRACE = 5  # seconds between `timeout`'s TERM and its KILL
+TIMED_OUT = 124  # `timeout`'s exit code
 
 
 def container_name(run_id: str) -> str:
@@ -272,45 +277,69 @@ class DockerBackend(DevBoxBackend):
                     ",".join(info.caps), "--", *argv]
         return argv, f"{info.uid}:{info.gid}"
 
-    def exec(self, info: DevBoxInfo, argv: list[str], timeout: int = EXEC_TIMEOUT) -> tuple[int, str]:
-        # `timeout` keeps a tool call (e.g. a server started in the foreground) from hanging.
-        argv, user = self._as_turn_user(info, ["timeout", str(timeout), *argv])
-        try:
-            res = self._container(info).exec_run(argv, workdir=info.workspace, user=user)
-        except APIError as e:
-            raise DevBoxError(f"could not run a command in the DevBox: {e.explanation}") from e
-        return res.exit_code, res.output.decode("utf-8", "replace")
-
-    def exec_stream(self, info: DevBoxInfo, argv: list[str], write: Callable[[bytes], object],
-                    cap: int) -> ExecResult:
-        argv, user = self._as_turn_user(info, argv)
+    def _run(self, info: DevBoxInfo, argv: list[str], timeout: int,
+             on_out: Callable[[bytes], bool], on_err: Callable[[bytes], object]
+             ) -> tuple[Ending, int | None]:
+        """Run argv as the turn's user; `timeout` kills its process group in the DevBox,
+        and the host stops reading a little later whatever the DevBox does."""
+        argv, user = self._as_turn_user(
+            info, ["timeout", "-k", str(KILL_GRACE), str(timeout), *argv])
         api = self.client.api
         try:
             exec_id = api.exec_create(self._container(info).id, argv, user=user,
                                       workdir=info.workspace)["Id"]
-            stream = api.exec_start(exec_id, stream=True, demux=True)
+            sock = api.exec_start(exec_id, socket=True)
         except APIError as e:
             raise DevBoxError(f"could not run a command in the DevBox: {e.explanation}") from e
-        written, truncated, err = 0, False, bytearray()
+        ending = docker_exec.pump(sock, time.monotonic() + timeout + 2 * KILL_GRACE,
+                                  on_out, on_err)
+        if ending != "ended":
+            return ending, None
         try:
-            for out, errchunk in stream:
-                if errchunk and len(err) < MAX_STDERR:
-                    err += errchunk[:MAX_STDERR - len(err)]
-                if out:
-                    if written + len(out) > cap:
-                        truncated = True
-                        break
-                    write(out)
-                    written += len(out)
-        finally:
-            close = getattr(stream, "close", None)
-            if close:
-                close()
-        if truncated:
-            return ExecResult(exit_code=-1, stderr=err.decode("utf-8", "replace"), truncated=True)
-        code = api.exec_inspect(exec_id).get("ExitCode")
-        return ExecResult(exit_code=code if code is not None else -1,
-                          stderr=err.decode("utf-8", "replace"))
+            code = api.exec_inspect(exec_id).get("ExitCode")
+        except APIError:
+            code = None
+        return ending, code
+
+    def exec(self, info: DevBoxInfo, argv: list[str], timeout: int = EXEC_TIMEOUT) -> tuple[int, str]:
+        tail = bytearray()
+
+        def keep(data: bytes) -> bool:
+            tail.extend(data)
+            del tail[:-MAX_EXEC_OUTPUT]
+            return True
+
+        ending, code = self._run(info, argv, timeout, keep, keep)
+        output = tail.decode("utf-8", "replace")
+        if ending == "deadline" or code in (None, TIMED_OUT):
+            return TIMED_OUT, f"{output}\n[the command did not finish within {timeout} s]"
+        return code, output
+
+    def exec_stream(self, info: DevBoxInfo, argv: list[str], write: Callable[[bytes], object],
+                    cap: int, timeout: int = EXEC_TIMEOUT) -> ExecResult:
+        written = 0
+        err = bytearray()
+
+        def out(data: bytes) -> bool:
+            nonlocal written
+            if written + len(data) > cap:
+                return False
+            write(data)
+            written += len(data)
+            return True
+
+        def keep_err(data: bytes) -> None:
+            if len(err) < MAX_STDERR:
+                err.extend(data[:MAX_STDERR - len(err)])
+
+        ending, code = self._run(info, argv, timeout, out, keep_err)
+        stderr = err.decode("utf-8", "replace")
+        if ending == "stopped":
+            return ExecResult(exit_code=-1, stderr=stderr, truncated=True)
+        if ending == "deadline" or code in (None, TIMED_OUT):
+            return ExecResult(exit_code=TIMED_OUT, stderr=f"{stderr}\n[the command did not finish "
+                              f"within {timeout} s]", timed_out=True)
+        return ExecResult(exit_code=code, stderr=stderr)
 
     def images(self) -> list[str]:
         tags = {tag.removesuffix(":latest") for image in

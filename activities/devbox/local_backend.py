@@ -9,7 +9,9 @@ Docker DevBoxes; only the sandbox is missing.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -67,7 +69,7 @@ class LocalBackend(DevBoxBackend):
         return proc.returncode, (proc.stdout + proc.stderr).decode("utf-8", "replace")
 
     def exec_stream(self, info: DevBoxInfo, argv: list[str], write: Callable[[bytes], object],
-                    cap: int) -> ExecResult:
+                    cap: int, timeout: int = EXEC_TIMEOUT) -> ExecResult:
         try:
             proc = subprocess.Popen(argv, cwd=info.workspace, env=self._env(info),
                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -76,15 +78,22 @@ class LocalBackend(DevBoxBackend):
             raise DevBoxError(f"could not run {argv[0]}: {e}") from e
         assert proc.stdout is not None and proc.stderr is not None
         written, truncated = 0, False
-        for chunk in iter(lambda: proc.stdout.read(65536), b""):  # type: ignore[union-attr]
-            if written + len(chunk) > cap:
-                truncated = True
-                proc.kill()
-                break
-            write(chunk)
-            written += len(chunk)
-        err = proc.stderr.read(MAX_STDERR).decode("utf-8", "replace")
-        code = proc.wait()
+        timer = threading.Timer(timeout, proc.kill)
+        timer.start()
+        try:
+            for chunk in iter(lambda: proc.stdout.read(65536), b""):  # type: ignore[union-attr]
+                if written + len(chunk) > cap:
+                    truncated = True
+                    proc.kill()
+                    break
+                write(chunk)
+                written += len(chunk)
+            err = proc.stderr.read(MAX_STDERR).decode("utf-8", "replace")
+            code = proc.wait()
+        finally:
+            timer.cancel()
+        if not truncated and code == -signal.SIGKILL:
+            return ExecResult(exit_code=124, stderr=err, timed_out=True)
         return ExecResult(exit_code=-1 if truncated else code, stderr=err, truncated=truncated)
 
     def remove(self, info: DevBoxInfo) -> None:

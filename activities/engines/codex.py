@@ -2,7 +2,9 @@
 
 Stream format (reference/engines.md): `thread.started` (thread id), `turn.started`,
 `item.started` / `item.updated` / `item.completed` with typed items, and a terminal
-`turn.completed` (usage), `turn.failed` or `error`. The exit code is not the outcome.
+`turn.completed` (usage) or `turn.failed`. `error` events are retries being reported
+(the last one is the turn's error if no terminal event follows). The exit code is not
+the outcome.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from activities.engines.base import (
 
 # The DevBox is the isolation; Codex's own Landlock/bwrap sandbox fails inside containers.
 SANDBOX = "danger-full-access"
+GATEWAY_KEY_ENV = "CODEX_API_KEY"
 
 
 class CodexParser(StreamParser):
@@ -33,7 +36,7 @@ class CodexParser(StreamParser):
         if kind in ("turn.started", "item.started", "item.updated"):
             return []
         if kind == "turn.completed":
-            t.terminal_seen, t.ok = True, True
+            t.terminal_seen, t.ok, t.error = True, True, None
             usage = event.get("usage") or {}
             t.input_tokens = int(usage.get("input_tokens") or 0)
             t.output_tokens = int(usage.get("output_tokens") or 0)
@@ -43,9 +46,11 @@ class CodexParser(StreamParser):
             t.error = f"codex turn failed: {(event.get('error') or {}).get('message', 'no message')}"
             return []
         if kind == "error":
-            t.terminal_seen, t.ok = True, False
-            t.error = f"codex error: {event.get('message', 'no message')}"
-            return []
+            # Not the end: codex reports each retry ("Reconnecting... 2/5") this way and
+            # carries on. It is the turn's error only if no turn.completed/failed follows.
+            message = str(event.get("message", "no message"))
+            t.error = f"codex error: {message}"
+            return [step("message", {"role": "system", "text": excerpt(message)})]
         if kind == "item.completed":
             return self.item(event["item"])
         return [raw_step(excerpt(event), f"unknown event type {kind!r}")]
@@ -83,17 +88,20 @@ class Codex(EngineAdapter):
     credentials = ("CODEX_API_KEY", "OPENAI_API_KEY")
 
     def gateway_env(self, token: str, gateway: str) -> dict[str, str]:
-        return {"CODEX_API_KEY": token}
+        return {GATEWAY_KEY_ENV: token}
 
     def command(self, turn: EngineTurn) -> list[str]:
         prompt = turn.prompt if turn.session_id else f"{FERRY_ASK_PROMPT}\n\n{turn.prompt}"
         argv = [self.binary, "exec", "--json", "--skip-git-repo-check"]
         if turn.gateway:
-            # codex ignores OPENAI_BASE_URL: the endpoint is configuration. Its WebSocket
-            # transport is off, so it speaks plain HTTP+SSE to the gateway at once.
-            argv += ["-c", f'openai_base_url="{turn.gateway}/openai/v1"',
-                     "-c", "features.responses_websockets=false",
-                     "-c", "features.responses_websockets_v2=false"]
+            # codex ignores OPENAI_BASE_URL: the endpoint is a model provider of its own
+            # (the built-in `openai` one insists on WebSockets first, retried five times
+            # before it falls back), speaking Responses over HTTP+SSE to the gateway.
+            argv += ["-c", "model_providers.ferry={" + ",".join([
+                         'name="Ferry gateway"', f'base_url="{turn.gateway}/openai/v1"',
+                         f'env_key="{GATEWAY_KEY_ENV}"', 'wire_api="responses"',
+                         "supports_websockets=false"]) + "}",
+                     "-c", 'model_provider="ferry"']
         if turn.session_id:
             # `resume` rejects --sandbox: pass the sandbox mode as config instead.
             argv += ["-c", f'sandbox_mode="{SANDBOX}"']

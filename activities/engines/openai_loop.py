@@ -22,10 +22,12 @@ from temporalio.exceptions import ApplicationError
 
 from activities.devbox import DevBoxBackend
 from activities.engines.base import cap_payload, excerpt
+from activities.gateway.metering import Meter
+from activities.gateway.pricing import load_prices
 from activities.secrets import redact
 from ferry.artifact_store import ArtifactStore
 from ferry.questions import QuestionSet
-from ferry.schemas import ModelCallInput, ModelCallResult, StepIn, TurnOutcome, Usage
+from ferry.schemas import CallUsage, ModelCallInput, ModelCallResult, StepIn, TurnOutcome, Usage
 from ferry.settings import Settings
 
 SYSTEM_PROMPT = (
@@ -76,6 +78,7 @@ class ModelCallActivities:
         self.backend = backend
         self.store = store
         self.secret_values = secret_values
+        self.prices = load_prices(settings.model_prices)
 
     def _path(self, call: int) -> str:
         return f"openai/call-{call:04d}.json"
@@ -101,14 +104,11 @@ class ModelCallActivities:
         response = await self._call(messages, inp)
         choice = (response.get("choices") or [{}])[0]
         message = choice.get("message") or {}
-        usage = response.get("usage") or {}
         messages.append({k: v for k, v in message.items() if k in ("role", "content", "tool_calls")}
                         | {"role": "assistant"})
         if message.get("content"):
             steps.append(self._step("message", {"role": "assistant", "text": message["content"]}))
-        outcome = TurnOutcome(ok=True, usage=Usage(
-            input_tokens=int(usage.get("prompt_tokens") or 0),
-            output_tokens=int(usage.get("completion_tokens") or 0)), num_turns=1)
+        outcome = self._priced(response, inp)
         done = False
         calls = message.get("tool_calls") or []
         for call in calls:
@@ -131,6 +131,17 @@ class ModelCallActivities:
             "messages": messages, "result": result.model_dump(mode="json")},
             self.secret_values)).encode())
         return result
+
+    def _priced(self, response: dict[str, Any], inp: ModelCallInput) -> TurnOutcome:
+        """The call's tokens and cost, read and priced as the gateway does for the CLIs."""
+        meter = Meter(inp.model or self.settings.openai_model, streaming=False)
+        meter.absorb(response)
+        used = meter.usage
+        cost = round(used.cost(self.prices), 6)
+        call = CallUsage(model=used.model, input_tokens=used.input, output_tokens=used.output,
+                         cache_read_tokens=used.cache_read, cost_usd=cost)
+        return TurnOutcome(ok=True, num_turns=1, calls=[call], usage=Usage(
+            input_tokens=used.input + used.cache_read, output_tokens=used.output, cost_usd=cost))
 
     async def _call(self, messages: list[dict[str, Any]], inp: ModelCallInput) -> dict[str, Any]:
         body: dict[str, Any] = {"model": inp.model or self.settings.openai_model,

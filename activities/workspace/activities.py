@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
+from datetime import UTC, datetime
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -19,6 +21,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.devbox import DevBoxBackend, DevBoxError, hostio
+from activities.devbox.base import EXEC_TIMEOUT
 from activities.secrets import StreamRedactor, redact
 from activities.tickets import github_api, trusted
 from activities.workspace.artifacts import MAX_FILES as MAX_ARTIFACT_FILES
@@ -38,11 +41,30 @@ from ferry.schemas import (
 )
 from ferry.settings import Settings
 
+log = logging.getLogger("ferry.workspace")
+
 SNAPSHOT_REF = "refs/ferry/snapshot"
 # What an attempt carries in workflow state is bounded (paths can be 4 KB each); the full
 # lists are in the artifact store (files.json, the artifact listing).
 MAX_RESULT_FILES = 500
 MAX_RESULT_PATH_BYTES = 64 * 1024
+# Seconds kept back from an activity's time limit for the host's own work after an exec.
+HOST_MARGIN = 20
+
+
+def exec_budget() -> int:
+    """Seconds the next exec in the DevBox may take: what is left of this activity
+    attempt, less the host's margin. An exec never outlives its activity, so a DevBox
+    that hangs one cannot keep a worker thread busy after Temporal gave up on it."""
+    try:
+        info = activity.info()
+    except RuntimeError:  # called outside an activity (tests, tools)
+        return EXEC_TIMEOUT
+    if info.start_to_close_timeout is None:
+        return EXEC_TIMEOUT
+    used = (datetime.now(UTC) - info.started_time).total_seconds()
+    left = info.start_to_close_timeout.total_seconds() - used - HOST_MARGIN
+    return max(1, min(EXEC_TIMEOUT, int(left)))
 
 
 def _bounded(paths: list[str]) -> int:
@@ -87,7 +109,7 @@ class WorkspaceActivities:
         return ["python3", "-I", f"{info.in_dir}/bin/ferry-workspace", *args]
 
     def _in_devbox(self, info: DevBoxInfo, what: str, *args: str) -> None:
-        code, output = self.backend.exec(info, self._tool(info, *args))
+        code, output = self.backend.exec(info, self._tool(info, *args), timeout=exec_budget())
         if code != 0:
             raise self._fail(f"{what} failed in the DevBox (exit {code}): {output.strip()[-400:]}")
 
@@ -177,11 +199,14 @@ class WorkspaceActivities:
         with open(bundle, "xb") as f:
             res = self.backend.exec_stream(inp.devbox, self._tool(inp.devbox, "snapshot",
                                                                   inp.base_commit),
-                                           f.write, int(self.settings.max_snapshot_bytes))
+                                           f.write, int(self.settings.max_snapshot_bytes),
+                                           timeout=exec_budget())
         try:
             if res.truncated:
                 raise GitError(f"the DevBox's work is larger than {self.settings.max_snapshot_bytes}"
                                " bytes (FERRY_MAX_SNAPSHOT_BYTES)")
+            if res.timed_out:
+                raise GitError(f"the snapshot did not finish in time: {res.stderr.strip()[-300:]}")
             if res.exit_code != 0:
                 raise GitError(f"the snapshot failed in the DevBox (exit {res.exit_code}): "
                                f"{res.stderr.strip()[-300:]}")
@@ -209,8 +234,11 @@ class WorkspaceActivities:
         try:
             with open(records, "xb") as f:
                 res = self.backend.exec_stream(inp.devbox, self._tool(inp.devbox, "artifacts",
-                                                                      *inp.artifacts), f.write, cap)
-            if res.truncated:
+                                                                      *inp.artifacts), f.write, cap,
+                                               timeout=exec_budget())
+            if res.timed_out:
+                result.notes.append("no artifacts: collecting them did not finish in time")
+            elif res.truncated:
                 result.notes.append(f"artifacts larger than {cap} bytes were not kept "
                                     "(FERRY_MAX_ARTIFACTS_BYTES)")
             else:
@@ -229,6 +257,9 @@ class WorkspaceActivities:
                                         f"{MAX_ARTIFACT_FILES} files)")
         except DevBoxError as e:
             result.notes.append(f"no artifacts: {e}")
+        except OSError:  # the host's own trouble (disk full): its path is not the user's business
+            log.exception("storing the artifacts of %s failed", inp.run_id)
+            result.notes.append("no artifacts: the worker host could not store them (see its log)")
         finally:
             records.unlink(missing_ok=True)
 

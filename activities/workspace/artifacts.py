@@ -21,12 +21,19 @@ from ferry.artifact_store import ArtifactStore, UnsafePath, safe_relative
 ARTIFACTS_DIR = ".ferry/artifacts"
 MAX_HEADER = 8192
 MAX_FILES = 1000
+# Names the host's filesystem can hold whatever its data dir: a component leaves room for
+# the store's ".tmp" suffix under NAME_MAX (255), the whole name for any data-dir prefix
+# under PATH_MAX (4096). Longer names are skipped, like links.
+MAX_COMPONENT_BYTES = 200
+MAX_NAME_BYTES = 1024
+MAX_DEPTH = 32
 
 
 def artifact_name(member: str) -> str | None:
     """Where a file lands under the attempt's `artifacts/` (None: refused)."""
     parts = [p for p in PurePosixPath(member).parts if p not in (".", "")]
-    if not parts:
+    if not parts or len(parts) > MAX_DEPTH + 2 or len(member.encode()) > MAX_NAME_BYTES \
+            or any(len(p.encode()) > MAX_COMPONENT_BYTES for p in parts):
         return None
     name = "/".join(parts)
     if name == ARTIFACTS_DIR or name.startswith(ARTIFACTS_DIR + "/"):
@@ -78,24 +85,34 @@ def import_records(stream: Path, store: ArtifactStore, run_id: str, prefix: str,
 
 def _copy(f: BinaryIO, size: int, store: ArtifactStore, run_id: str, target: str,
           secret_values: list[str]) -> int:
+    """Bytes of the record read from the stream (all of it unless the stream ended).
+    A record the host cannot store — a file and a folder of the same name, a name this
+    filesystem refuses, a full disk — is read past and not kept."""
+    copied = 0
+
+    def count(chunk: bytes) -> None:
+        nonlocal copied
+        copied += len(chunk)
+        redactor.feed(chunk)
+
     try:
         with store.writer(run_id, target) as out:
             redactor = StreamRedactor(secret_values, out.write)
-            copied = _pump(f, size, redactor.feed)
+            _pump(f, size, count)
             redactor.close()
             if copied < size:
                 raise EOFError
-    except (IsADirectoryError, NotADirectoryError, FileExistsError):
-        return _skip(f, size)  # a file and a folder of the same name: keep the first
     except EOFError:
         return copied
+    except (OSError, UnsafePath):
+        return copied + _skip(f, size - copied)
     return copied
 
 
 def _stored(store: ArtifactStore, run_id: str, target: str) -> bool:
     try:
         return store.path(run_id, target).is_file()
-    except UnsafePath:
+    except (UnsafePath, OSError):
         return False
 
 

@@ -51,6 +51,25 @@ def has_tool_result(body: dict[str, Any]) -> bool:
         isinstance(b, dict) and b.get("type") == "tool_result" for b in content)
 
 
+def responses_tool_output(body: dict[str, Any]) -> tuple[dict[str, Any], str] | None:
+    """For a Responses request that ends with a tool's output: (the call's arguments,
+    the output text); None when the newest input is not a tool output."""
+    items = body.get("input") or []
+    if not items or items[-1].get("type") != "function_call_output":
+        return None
+    call_id = items[-1].get("call_id")
+    call = next((i for i in items if i.get("type") == "function_call"
+                 and i.get("call_id") == call_id), {})
+    try:
+        args = json.loads(call.get("arguments") or "{}")
+    except ValueError:
+        args = {}
+    output = items[-1].get("output")
+    if isinstance(output, list):
+        output = "".join(str(o.get("text", "")) for o in output if isinstance(o, dict))
+    return args, str(output)
+
+
 def _sse(event: str, data: dict[str, Any]) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
 

@@ -62,6 +62,12 @@ def test_writes_a_file_and_runs_a_command(ostack: FerryStack, fake: FakeOpenAI) 
     assert tools[1]["exit_code"] == 0 and tools[1]["output_excerpt"] == "hi\nran\n"
     assert "sub" in tools[2]["output_excerpt"]
     assert done["usage"]["input_tokens"] == 300 and len(done["turn_usage"]) == 3
+    # Priced like the gateway's calls: fake-model falls back to $3/$15 per million tokens.
+    calls = [c for t in done["turn_usage"] for c in t["calls"]]
+    assert [(c["model"], c["input_tokens"], c["output_tokens"]) for c in calls] == \
+        [("fake-model", 100, 20)] * 3
+    assert all(c["cost_usd"] == pytest.approx(0.0006) for c in calls)
+    assert done["usage"]["cost_usd"] == pytest.approx(0.0018)
     # The conversation went back to the model with the tool results, in order.
     last = [r for r in fake.requests if "TASK-write" in dumps(r["body"])][-1]["body"]
     tool_msgs = [m for m in last["messages"] if m["role"] == "tool"]
@@ -151,3 +157,14 @@ def test_write_file_handles_large_content(ostack: FerryStack, fake: FakeOpenAI) 
     assert done["status"] == "completed", done
     tools = [s["payload"] for s in ostack.timeline(run["id"]) if s["kind"] == "tool"]
     assert tools[0]["is_error"] is False and tools[1]["output_excerpt"].strip() == "300001"
+
+
+def test_the_cost_budget_stops_the_loop(ostack: FerryStack, fake: FakeOpenAI) -> None:
+    fake.scenarios["TASK-loop"] = lambda messages: reply(
+        [tool_call("exec", dumps({"command": "echo again"}))])
+    # Each call costs $0.0006: the second one reaches $0.001, and no third is made.
+    run = ostack.create_run("TASK-loop: run forever", engine="openai", max_cost_usd=0.001)
+    done = ostack.wait_status(run["id"], {"completed", "failed"})
+    assert done["status"] == "failed" and "budget max_cost_usd reached" in done["error"], done
+    assert len(done["turn_usage"]) == 2
+    assert len([r for r in fake.requests if "TASK-loop" in dumps(r["body"])]) == 2

@@ -57,6 +57,29 @@ def test_missing_terminal_event_is_a_failure() -> None:
     assert not turn.ok and "without a final event" in turn.error and "boom" in turn.error
 
 
+def test_codex_retries_are_shown_but_only_the_last_one_without_a_final_event_fails() -> None:
+    p = Codex().parser()
+    p.feed_line(json.dumps({"type": "thread.started", "thread_id": "x"}))
+    shown = p.feed_line(json.dumps({"type": "error", "message": "Reconnecting... 2/5 (HTTP 502)"}))
+    assert shown[0]["kind"] == "message" and "Reconnecting" in shown[0]["payload"]["text"]
+    p.feed_line(json.dumps({"type": "turn.completed", "usage": {"input_tokens": 3}}))
+    turn, _ = p.finish(0, "")
+    assert turn.ok and turn.error is None
+    gave_up = Codex().parser()
+    gave_up.feed_line(json.dumps({"type": "error", "message": "Reconnecting... 5/5 (HTTP 502)"}))
+    turn, _ = gave_up.finish(1, "")
+    assert not turn.ok and turn.error == "codex error: Reconnecting... 5/5 (HTTP 502)"
+
+
+def test_codex_through_the_gateway_uses_a_provider_of_its_own() -> None:
+    argv = Codex().command(EngineTurn(prompt="p", gateway="http://127.0.0.1:4180"))
+    config = [argv[i + 1] for i, a in enumerate(argv) if a == "-c"]
+    provider = next(c for c in config if c.startswith("model_providers.ferry="))
+    assert 'base_url="http://127.0.0.1:4180/openai/v1"' in provider
+    assert "supports_websockets=false" in provider and 'env_key="CODEX_API_KEY"' in provider
+    assert 'model_provider="ferry"' in config
+
+
 def test_secrets_file_and_redaction(tmp_path: Path, monkeypatch) -> None:
     f = tmp_path / "secrets"
     f.write_text("# comment\nANTHROPIC_API_KEY='sk-from-file-123'\nOTHER=x\n")

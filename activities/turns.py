@@ -245,6 +245,7 @@ class TurnActivities:
         }
         if adapter is not None:
             spec["engine"] = adapter.name
+            spec["image"] = box.image
             spec["argv"] = adapter.command(EngineTurn(
                 prompt=inp.prompt or "", session_id=inp.session_id, model=inp.model,
                 effort=inp.effort, max_turns=inp.engine_max_turns,

@@ -12,6 +12,7 @@ from urllib.parse import quote
 import httpx
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ferry.settings import get_settings
@@ -20,7 +21,8 @@ app = typer.Typer(help="Ferry: run AI coding agents on real work.", no_args_is_h
                   pretty_exceptions_enable=False, add_completion=False)
 devbox_app = typer.Typer(help="DevBox images and containers.", no_args_is_help=True)
 app.add_typer(devbox_app, name="devbox")
-out = Console(highlight=False)
+# soft_wrap: long lines stay whole when the output is piped or logged (no 80-column cuts)
+out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 STATUS_STYLE = {"pending": "dim", "in_progress": "cyan", "waiting_for_input": "yellow",
@@ -91,35 +93,77 @@ def _status(s: str) -> str:
     return f"[{STATUS_STYLE.get(s, 'white')}]{s}[/]"
 
 
+def _first_line(text: str, limit: int = 160) -> str:
+    lines = text.strip().splitlines()
+    first = lines[0][:limit] if lines else ""
+    return escape(first + (" …" if len(lines) > 1 or (lines and len(lines[0]) > limit) else ""))
+
+
+def _excerpt_lines(text: str, last: int) -> None:
+    for line in text.rstrip("\n").splitlines()[-last:]:
+        out.print("       │ " + line, markup=False)
+
+
+def _tool_input(value: Any) -> str:
+    if isinstance(value, dict):
+        for key in ("command", "cmd", "file_path", "path", "pattern", "url"):
+            if isinstance(value.get(key), str):
+                return value[key]
+    return json.dumps(value)[:200] if value is not None else ""
+
+
 def print_step(step: dict[str, Any]) -> None:
+    """One timeline step as a line (or a few); what the agent wrote is never markup."""
     kind, p = step["kind"], step["payload"]
     seq = f"[dim]{step['seq']:>4}[/dim]"
     if kind == "exec":
         mark = "[green]✓[/green]" if p["exit_code"] == 0 else f"[red]✗ {p['exit_code']}[/red]"
-        out.print(f"{seq} $ {p['command']}  {mark} [dim]{p['duration_ms']} ms[/dim]")
-        text = p.get("output_excerpt", "").rstrip("\n")
-        if text:
-            for line in text.splitlines()[-20:]:
-                out.print("       │ " + line, markup=False)
+        out.print(f"{seq} $ {escape(p['command'])}  {mark} [dim]{p['duration_ms']} ms[/dim]")
+        _excerpt_lines(p.get("output_excerpt", ""), 20)
     elif kind == "launch_devbox":
-        out.print(f"{seq} [bold]DevBox[/bold] {p.get('name')} on {p.get('host')} "
-                  f"({p.get('backend')}, {p.get('image') or 'no image'})")
+        out.print(f"{seq} [bold]DevBox[/bold] {escape(str(p.get('name')))} on "
+                  f"{escape(str(p.get('host')))} ({p.get('backend')}, "
+                  f"{escape(str(p.get('image') or 'no image'))}, network "
+                  f"{p.get('network', 'none')})")
     elif kind == "message":
-        text = p.get("text", "")
-        first = text.strip().splitlines()[0] if text.strip() else ""
-        more = " …" if len(text.strip().splitlines()) > 1 else ""
-        out.print(f"{seq} [bold]{p.get('role', 'message')}[/bold]: {first}{more}", markup=True)
+        out.print(f"{seq} [bold]{escape(str(p.get('role', 'message')))}[/bold]: "
+                  f"{_first_line(str(p.get('text', '')))}")
+    elif kind == "thought":
+        out.print(f"{seq} [dim italic]thinking: {_first_line(str(p.get('text', '')))}[/]")
+    elif kind == "tool":
+        code = p.get("exit_code")
+        mark = ("[red]✗[/red]" if p.get("is_error") else "[green]✓[/green]") if code is None \
+            else ("[green]✓[/green]" if code == 0 else f"[red]✗ {code}[/red]")
+        out.print(f"{seq} [cyan]{escape(str(p.get('name', 'tool')))}[/cyan] "
+                  f"{_first_line(_tool_input(p.get('input')))}  {mark}")
+        _excerpt_lines(str(p.get("output_excerpt") or ""), 8)
+    elif kind == "file_change":
+        paths = [str(c.get("path")) for c in p.get("changes") or [] if isinstance(c, dict)]
+        out.print(f"{seq} [magenta]files[/magenta] {escape(', '.join(paths[:8]))}"
+                  f"{' …' if len(paths) > 8 else ''}")
+    elif kind == "todo_list":
+        items = [str(i.get("text", i)) if isinstance(i, dict) else str(i)
+                 for i in p.get("items") or []]
+        out.print(f"{seq} [bold]plan[/bold]: {escape('; '.join(items)[:200])}")
+    elif kind == "engine":
+        out.print(f"{seq} [bold]engine[/bold] {escape(str(p.get('chosen')))} "
+                  f"[dim](usable: {escape(', '.join(p.get('usable') or []) or 'none')})[/dim]")
+    elif kind == "egress_denied":
+        out.print(f"{seq} [red]egress denied[/red] {escape(str(p.get('host')))}:{p.get('port')}"
+                  f" — {escape(str(p.get('why', '')))}")
     elif kind == "question":
         for q in p.get("questions", []):
             extra = f" [{', '.join(q['options'])}]" if q.get("options") else ""
-            out.print(f"{seq} [yellow]question[/yellow] {q['id']}: {q['text']}{extra}", markup=True)
+            out.print(f"{seq} [yellow]question[/yellow] {escape(q['id'])}: "
+                      f"{escape(q['text'] + extra)}")
     elif kind == "answer":
         how = f" (auto: {p.get('reason')})" if p.get("auto") else ""
-        out.print(f"{seq} [bold]answer[/bold]{how}: {json.dumps(p.get('answers'))}")
+        out.print(f"{seq} [bold]answer[/bold]{escape(how)}: {escape(json.dumps(p.get('answers')))}")
     elif kind == "report_result":
-        out.print(f"{seq} [bold]result[/bold] {_status(p.get('status', ''))}: {p.get('summary')}")
+        out.print(f"{seq} [bold]result[/bold] {_status(p.get('status', ''))}: "
+                  f"{escape(str(p.get('summary')))}")
     else:
-        out.print(f"{seq} {kind} {json.dumps(p)[:200]}")
+        out.print(f"{seq} {escape(kind)} {escape(json.dumps(p)[:200])}")
 
 
 def _ask_one(q: dict[str, Any]) -> Any:

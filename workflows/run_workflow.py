@@ -265,7 +265,8 @@ class RunWorkflow:
                               payload={"backend": devbox.backend, "host": devbox.host,
                                        "name": devbox.name, "image": devbox.image,
                                        "container_id": devbox.container_id,
-                                       "workspace": devbox.workspace}))
+                                       "workspace": devbox.workspace,
+                                       "network": devbox.network}))
         st.started_at = workflow.now()
         self._set_status(RunStatus.in_progress)
         if self.spec.repo or st.ticket:

@@ -117,7 +117,8 @@ class ClaudeParser(StreamParser):
             # An API error can arrive as subtype "success" with is_error: true (and exit 0).
             t.ok = subtype == "success" and not event.get("is_error")
             if not t.ok:
-                t.error = f"claude-code turn failed ({subtype}): {excerpt(event.get('result') or '', 300)}"
+                why = "" if subtype == "success" else f" ({subtype})"
+                t.error = f"claude-code turn failed{why}: {excerpt(event.get('result') or '', 300)}"
             return []
         return [raw_step(excerpt(event), f"unknown event type {kind!r}")]
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from temporalio.client import Client
 
 from ferry.launcher import dev_server_command, temporal_ready, wait_for
 from ferry.settings import Settings
@@ -234,3 +235,13 @@ async def history_length(address: str, workflow_id: str) -> int:
 
     client = await Client.connect(address)
     return len((await client.get_workflow_handle(workflow_id).fetch_history()).events)
+
+
+async def all_history(address: str, workflow_id: str) -> str:
+    """Every event of every run of a workflow, as JSON text (for secret scans)."""
+    client = await Client.connect(address)
+    text = []
+    async for wf in client.list_workflows(f"WorkflowId = '{workflow_id}'"):
+        history = await client.get_workflow_handle(workflow_id, run_id=wf.run_id).fetch_history()
+        text.append(history.to_json())
+    return "\n".join(text)

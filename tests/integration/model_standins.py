@@ -5,7 +5,9 @@ message_start, content_block_start/delta/stop for thinking, text and tool_use bl
 message_delta with usage, message_stop). `FakeResponses` speaks OpenAI Responses
 (`POST /v1/responses`, SSE: response.created, output_item.added/done, response.completed
 with usage). A test gives each a `responder`: the request body in, a list of blocks out:
-("thinking", text), ("text", text) or ("tool", name, input). Every request is recorded.
+("thinking", text), ("text", text) or ("tool", name, input) — or an `ApiError(status,
+message)`, answered as the real API answers errors, or (Responses only) a list ending in
+("disconnect",): the stream stops before `response.completed`. Every request is recorded.
 """
 
 from __future__ import annotations
@@ -21,7 +23,14 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from tests.integration.loopback import LoopbackServer
 
 Block = tuple
-Responder = Callable[[dict[str, Any]], list[Block]]
+
+
+class ApiError:
+    def __init__(self, status: int, message: str) -> None:
+        self.status, self.message = status, message
+
+
+Responder = Callable[[dict[str, Any]], "list[Block] | ApiError"]
 USAGE_IN, USAGE_OUT = 1000, 50
 
 
@@ -86,6 +95,11 @@ class FakeAnthropic(LoopbackServer):
             self.requests.append({"body": body, "headers": dict(request.headers),
                                   "path": request.url.path})
             blocks = self.responder(body)
+            if isinstance(blocks, ApiError):
+                kind = "invalid_request_error" if blocks.status == 400 else "api_error"
+                return JSONResponse({"type": "error", "error": {"type": kind,
+                                                                "message": blocks.message}},
+                                    status_code=blocks.status)
             model = body.get("model", "claude-sonnet-4-5")
             if not body.get("stream"):
                 return JSONResponse(self._message(model, blocks))
@@ -171,8 +185,12 @@ class FakeResponses(LoopbackServer):
             body = await request.json()
             self.requests.append({"body": body, "headers": dict(request.headers),
                                   "path": request.url.path})
-            return StreamingResponse(self._stream(body.get("model", "gpt-5"),
-                                                  self.responder(body)),
+            blocks = self.responder(body)
+            if isinstance(blocks, ApiError):
+                return JSONResponse({"error": {"message": blocks.message, "type":
+                                               "invalid_request_error", "code": None}},
+                                    status_code=blocks.status)
+            return StreamingResponse(self._stream(body.get("model", "gpt-5"), blocks),
                                      media_type="text/event-stream")
 
         super().__init__(app, port)
@@ -189,6 +207,8 @@ class FakeResponses(LoopbackServer):
                                         "response": {**base, "status": "in_progress"}})
         items = []
         for i, b in enumerate(blocks):
+            if b[0] == "disconnect":
+                return
             if b[0] == "thinking":
                 item = {"id": f"rs_{i}", "type": "reasoning",
                         "summary": [{"type": "summary_text", "text": b[1]}]}

@@ -16,8 +16,7 @@ from tests.integration.fake_openai import (
     reply,
     tool_call,
 )
-from tests.integration.harness import FerryStack, free_port
-from tests.integration.test_engines import _all_history
+from tests.integration.harness import FerryStack, all_history, free_port
 
 KEY = "sk-openai-test-abcdef123456"
 
@@ -131,7 +130,7 @@ def test_api_key_is_sent_but_never_kept(ostack: FerryStack, fake: FakeOpenAI) ->
     assert KEY not in done["summary"] and "[REDACTED]" in done["summary"]
     with ostack.client() as c:
         assert KEY not in c.get(f"/runs/{run['id']}/timeline").text
-    history = asyncio.run(_all_history(ostack.settings.effective_temporal_address,
+    history = asyncio.run(all_history(ostack.settings.effective_temporal_address,
                                        f"run-{run['id']}"))
     assert KEY not in history
     artifacts = "".join(p.read_text(errors="replace") for p in

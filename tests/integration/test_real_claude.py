@@ -3,14 +3,23 @@ against a loopback stand-in of the Anthropic Messages API."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.integration.harness import FerryStack, free_port
-from tests.integration.model_standins import FakeAnthropic, has_tool_result, last_user_text
+from tests.integration.engine_image import build_bare_image
+from tests.integration.harness import ROOT, FerryStack, free_port
+from tests.integration.model_standins import (
+    ApiError,
+    FakeAnthropic,
+    has_tool_result,
+    last_user_text,
+)
 
 SECRET = "sk-ant-real-key-0123456789-SECRET"
 
@@ -190,3 +199,129 @@ def test_the_gateway_stops_a_turn_once_the_cost_budget_is_spent(
     served = len(anthropic.requests) - before
     assert served == len(calls) <= 4
     assert done["usage"]["cost_usd"] >= 0.01
+
+
+def test_api_errors_fail_the_run_with_the_apis_message(
+        cstack: FerryStack, anthropic: FakeAnthropic) -> None:
+    anthropic.responder = lambda body: ApiError(400, "tools.0: unknown field 'frobnicate'")
+    run = cstack.create_run("anything", engine="claude-code")
+    done = cstack.wait_status(run["id"], {"completed", "failed"}, 120)
+    assert done["status"] == "failed", done
+    assert "unknown field 'frobnicate'" in done["error"], done["error"]
+    assert "(success)" not in done["error"]
+
+
+def test_auto_picks_the_engine_the_worker_has_a_key_for(
+        cstack: FerryStack, anthropic: FakeAnthropic) -> None:
+    anthropic.responder = lambda body: [("text", "Done automatically.")]
+    run = cstack.create_run("auto, do the thing", engine="auto")
+    done = cstack.wait_status(run["id"], {"completed", "failed"}, 120)
+    assert done["status"] == "completed", done
+    assert done["engine"] == "auto" and done["engine_used"] == "claude-code"
+    choice = next(s["payload"] for s in cstack.timeline(run["id"]) if s["kind"] == "engine")
+    # Both CLIs are in the image; only Claude has a key on this worker.
+    assert choice["chosen"] == "claude-code" and choice["usable"] == ["claude-code"]
+
+
+def test_an_image_without_the_cli_fails_clearly(cstack: FerryStack, docker_client) -> None:
+    bare = build_bare_image(docker_client)
+    auto = cstack.create_run("auto in a bare image", engine="auto", image=bare)
+    named = cstack.create_run("claude in a bare image", engine="claude-code", image=bare)
+    done = cstack.wait_status(auto["id"], {"completed", "failed"}, 120)
+    assert done["status"] == "failed" and "no usable engine" in done["error"]
+    assert "`claude` CLI is not in the DevBox image" in done["error"]
+    done = cstack.wait_status(named["id"], {"completed", "failed"}, 120)
+    assert done["status"] == "failed", done
+    assert f"the DevBox image {bare} has no `claude` CLI" in done["error"]
+    assert "ferry devbox build-image" in done["error"]
+
+
+def test_watchdog_and_turn_budgets_stop_the_run(
+        cstack: FerryStack, anthropic: FakeAnthropic) -> None:
+    def sleeper(body: dict[str, Any]) -> list[tuple]:
+        if body.get("tools") and not has_tool_result(body):
+            # (claude refuses a plain long `sleep` in its Bash tool)
+            return [("tool", "Bash", {"command": "python3 -c 'import time; time.sleep(60)'",
+                                      "description": "wait"})]
+        return [("text", "Slept.")]
+
+    anthropic.responder = sleeper
+    hung = cstack.create_run("hang", engine="claude-code", turn_timeout="5s")
+    done = cstack.wait_status(hung["id"], {"completed", "failed"}, 90)
+    assert done["status"] == "failed" and "exceeded its time limit of 5 s" in done["error"], done
+
+    anthropic.responder = colour_agent
+    turns = cstack.create_run("Please ask me a colour.", engine="claude-code", max_turns=1)
+    cstack.wait_status(turns["id"], {"waiting_for_input"}, 120)
+    with cstack.client() as c:
+        c.post(f"/runs/{turns['id']}/answers", json={"answers": {"color": "red"}})
+    done = cstack.wait_status(turns["id"], {"completed", "failed"}, 120)
+    assert done["status"] == "failed" and "budget max_turns reached: 1" in done["error"]
+    assert len(done["turn_usage"]) == 1
+
+
+def test_engine_max_turns_caps_the_clis_own_loop(
+        cstack: FerryStack, anthropic: FakeAnthropic) -> None:
+    anthropic.responder = lambda body: (
+        [("tool", "Bash", {"command": "echo again", "description": "loop"})]
+        if body.get("tools") else [("text", "side call")])
+    before = len(anthropic.main_requests())
+    run = cstack.create_run("loop on tools", engine="claude-code", engine_max_turns=2)
+    done = cstack.wait_status(run["id"], {"completed", "failed"}, 120)
+    assert len(anthropic.main_requests()) - before == 2  # `claude --max-turns 2`
+    assert done["status"] == "failed" and "max_turns" in done["error"], done
+
+
+def test_a_background_child_holding_the_clis_stdout_does_not_hang_the_turn(
+        cstack: FerryStack, anthropic: FakeAnthropic) -> None:
+    # The tool finds the `claude` process and leaves a child in a session of its own
+    # writing to claude's stdout (the runner's pipe), which stays open after claude exits.
+    daemon = ("mkdir -p .ferry/artifacts && python3 -c \"import os\np = os.getppid()\n"
+              "while p > 1 and b'stream-json' not in open(f'/proc/{p}/cmdline', 'rb').read():\n"
+              "    p = int(open(f'/proc/{p}/stat').read().rsplit(')', 1)[1].split()[1])\n"
+              "assert p > 1, 'no claude process above me'\n"
+              "print('left', p, flush=True)\n"
+              "os.system(f'setsid sleep 300 > /proc/{p}/fd/1 2>&1 < /dev/null &')\""
+              " > .ferry/artifacts/left.txt")
+
+    def leaves_a_daemon(body: dict[str, Any]) -> list[tuple]:
+        if body.get("tools") and not has_tool_result(body):
+            return [("tool", "Bash", {"command": daemon, "description": "daemon"})]
+        return [("text", "Left a daemon behind.")]
+
+    anthropic.responder = leaves_a_daemon
+    run = cstack.create_run("start a background daemon", engine="claude-code")
+    done = cstack.wait_status(run["id"], {"completed", "failed"}, 90)
+    assert done["status"] == "completed", done
+    assert done["summary"] == "Left a daemon behind."
+    tool = next(s["payload"] for s in cstack.timeline(run["id"]) if s["kind"] == "tool")
+    assert tool["exit_code"] == 0, tool
+    with cstack.client() as c:  # the daemon was really attached to claude's stdout
+        left = c.get(f"/runs/{run['id']}/artifacts/attempts/1/artifacts/left.txt")
+    assert left.status_code == 200 and left.text.startswith("left "), left.text
+
+
+def test_ferry_run_watch_shows_the_agents_steps(
+        cstack: FerryStack, anthropic: FakeAnthropic) -> None:
+    def poet(body: dict[str, Any]) -> list[tuple]:
+        if not body.get("tools"):
+            return [("text", "Haiku task")]
+        if has_tool_result(body):
+            return [("text", "The haiku is in haiku.txt.")]
+        return [("thinking", "Five, seven, five syllables."),
+                ("tool", "Bash", {"command": "echo 'old pond, frog leaps in' > haiku.txt",
+                                  "description": "write the haiku"})]
+
+    anthropic.responder = poet
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FERRY_")}
+    env.update({"FERRY_URL": cstack.api_url, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.run([sys.executable, "-m", "ferry.cli", "run", "--engine", "claude-code",
+                           "Write a haiku into haiku.txt", "--watch"], env=env,
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    for shown in ("thinking: Five, seven, five syllables.",
+                  "Bash echo 'old pond, frog leaps in' > haiku.txt  ✓",
+                  "The haiku is in haiku.txt.", "network gateway", "completed"):
+        assert shown in out, (shown, out)
+    assert " raw " not in out, out

@@ -3,14 +3,23 @@ against a loopback stand-in of the OpenAI Responses API."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.integration.harness import FerryStack, free_port
-from tests.integration.model_standins import FakeResponses, last_user_text, responses_tool_output
+from tests.integration.harness import ROOT, FerryStack, all_history, free_port
+from tests.integration.model_standins import (
+    ApiError,
+    FakeResponses,
+    last_user_text,
+    responses_tool_output,
+)
 
 SECRET = "sk-openai-real-key-0123456789-SECRET"
 MODEL = "gpt-5"  # a model whose toolset is exec_command (the newest ones script in JS)
@@ -104,3 +113,68 @@ def test_codex_asks_resumes_and_is_metered_through_the_gateway(
     # gpt-5 at the built-in price: 1000 tokens in at $1.25/M, 50 out at $10/M.
     assert all(c["cost_usd"] == pytest.approx(0.00175) for c in calls), calls
     assert done["usage"]["cost_usd"] == pytest.approx(0.00175 * len(calls), abs=1e-6)
+    # The real key is nowhere Ferry keeps anything, nor in the DevBox's files.
+    with xstack.client() as c:
+        api_text = "".join(c.get(p).text for p in (
+            f"/runs/{run['id']}", f"/runs/{run['id']}/timeline", f"/runs/{run['id']}/logs"))
+    history = asyncio.run(all_history(xstack.settings.effective_temporal_address,
+                                      f"run-{run['id']}"))
+    logs = "".join(p.read_text(errors="replace") for p in (xstack.data_dir / "logs").glob("*"))
+    artifacts = "".join(p.read_text(errors="replace") for p in
+                        (xstack.data_dir / "artifacts").rglob("*") if p.is_file())
+    for where, text in (("API", api_text), ("history", history), ("logs", logs),
+                        ("artifacts", artifacts)):
+        assert SECRET not in text, where
+    for f in (xstack.data_dir / "devboxes").rglob("*"):
+        if f.is_file() and not f.is_symlink() and f.name != "disk.img":
+            assert SECRET.encode() not in f.read_bytes(), f
+
+
+def test_a_dropped_stream_is_retried_and_shown_not_fatal(
+        xstack: FerryStack, openai: FakeResponses) -> None:
+    calls = {"n": 0}
+
+    def flaky(body: dict[str, Any]) -> list[tuple]:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            return [("text", "half an answer"), ("disconnect",)]
+        return [("text", "Done after a retry.")]
+
+    openai.responder = flaky
+    run = xstack.create_run("say something", engine="codex", model=MODEL)
+    done = xstack.wait_status(run["id"], {"completed", "failed"}, 120)
+    assert done["status"] == "completed", done
+    assert done["summary"] == "Done after a retry." and done["error"] is None
+    notes = [s["payload"]["text"] for s in xstack.timeline(run["id"])
+             if s["kind"] == "message" and s["payload"]["role"] == "system"]
+    assert any("Reconnecting" in n for n in notes), notes
+
+
+def test_an_api_error_fails_the_run_with_the_apis_message(
+        xstack: FerryStack, openai: FakeResponses) -> None:
+    openai.responder = lambda body: ApiError(400, "Unsupported parameter: 'frobnicate'")
+    run = xstack.create_run("anything", engine="codex", model=MODEL)
+    done = xstack.wait_status(run["id"], {"completed", "failed"}, 120)
+    assert done["status"] == "failed", done
+    assert "Unsupported parameter: 'frobnicate'" in done["error"], done["error"]
+
+
+def test_ferry_run_watch_shows_the_agents_steps(
+        xstack: FerryStack, openai: FakeResponses) -> None:
+    def poet(body: dict[str, Any]) -> list[tuple]:
+        if responses_tool_output(body) is not None:
+            return [("text", "The haiku is in haiku.txt.")]
+        return [("thinking", "Five, seven, five syllables."),
+                shell("echo 'old pond, frog leaps in' > haiku.txt")]
+
+    openai.responder = poet
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FERRY_")}
+    env.update({"FERRY_URL": xstack.api_url, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.run([sys.executable, "-m", "ferry.cli", "run", "--engine", "codex",
+                           "--model", MODEL, "Write a haiku into haiku.txt", "--watch"],
+                          env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for shown in ("thinking: Five, seven, five syllables.",
+                  "echo 'old pond, frog leaps in' > haiku.txt", "The haiku is in haiku.txt.",
+                  "network gateway", "completed"):
+        assert shown in proc.stdout, (shown, proc.stdout)

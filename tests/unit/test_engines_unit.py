@@ -50,6 +50,20 @@ def test_claude_parser_pairs_tools_and_classifies_is_error() -> None:
     assert turn.ok is False and turn.session_id == "s9" and "API Error" in turn.error
 
 
+def test_unknown_and_malformed_lines_become_raw_steps_and_known_notices_stay_quiet() -> None:
+    for parser in (ClaudeCode().parser(), Codex().parser()):
+        whys = [s["payload"]["why"] for line in ("{oops", "[1, 2]", json.dumps({"type": "hologram"}))
+                for s in parser.feed_line(line)]
+        assert whys == ["not JSON", "not a JSON object", "unknown event type 'hologram'"]
+    claude = ClaudeCode().parser()
+    for quiet in ({"type": "rate_limit_event"}, {"type": "system", "subtype": "thinking_tokens"},
+                  {"type": "system", "subtype": "hook_started"}):
+        assert claude.feed_line(json.dumps(quiet)) == []
+    block = claude.feed_line(json.dumps({"type": "assistant", "message": {"content": [
+        {"type": "hologram", "data": 1}]}}))
+    assert block[0]["kind"] == "raw" and "unknown content block 'hologram'" in block[0]["payload"]["why"]
+
+
 def test_missing_terminal_event_is_a_failure() -> None:
     p = Codex().parser()
     p.feed_line(json.dumps({"type": "thread.started", "thread_id": "x"}))

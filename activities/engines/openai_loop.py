@@ -21,6 +21,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.devbox import DevBoxBackend
+from activities.devbox.budget import exec_budget
 from activities.engines.base import cap_payload, excerpt
 from activities.gateway.metering import Meter
 from activities.gateway.pricing import load_prices
@@ -182,7 +183,8 @@ class ModelCallActivities:
                       payload=redact(cap_payload(payload), self.secret_values))
 
     async def _sh(self, inp: ModelCallInput, command: str) -> tuple[int, str]:
-        return await asyncio.to_thread(self.backend.exec, inp.devbox, ["sh", "-c", command])
+        return await asyncio.to_thread(self.backend.exec, inp.devbox, ["sh", "-c", command],
+                                       exec_budget())
 
     async def _run_tool(self, inp: ModelCallInput, name: str,
                         args: dict[str, Any]) -> tuple[str, StepIn, dict[str, Any]]:

@@ -13,7 +13,6 @@ import asyncio
 import json
 import logging
 import re
-from datetime import UTC, datetime
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -21,7 +20,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.devbox import DevBoxBackend, DevBoxError, hostio
-from activities.devbox.base import EXEC_TIMEOUT
+from activities.devbox.budget import exec_budget
 from activities.secrets import StreamRedactor, redact
 from activities.tickets import github_api, trusted
 from activities.workspace.artifacts import MAX_FILES as MAX_ARTIFACT_FILES
@@ -48,23 +47,6 @@ SNAPSHOT_REF = "refs/ferry/snapshot"
 # lists are in the artifact store (files.json, the artifact listing).
 MAX_RESULT_FILES = 500
 MAX_RESULT_PATH_BYTES = 64 * 1024
-# Seconds kept back from an activity's time limit for the host's own work after an exec.
-HOST_MARGIN = 20
-
-
-def exec_budget() -> int:
-    """Seconds the next exec in the DevBox may take: what is left of this activity
-    attempt, less the host's margin. An exec never outlives its activity, so a DevBox
-    that hangs one cannot keep a worker thread busy after Temporal gave up on it."""
-    try:
-        info = activity.info()
-    except RuntimeError:  # called outside an activity (tests, tools)
-        return EXEC_TIMEOUT
-    if info.start_to_close_timeout is None:
-        return EXEC_TIMEOUT
-    used = (datetime.now(UTC) - info.started_time).total_seconds()
-    left = info.start_to_close_timeout.total_seconds() - used - HOST_MARGIN
-    return max(1, min(EXEC_TIMEOUT, int(left)))
 
 
 def _bounded(paths: list[str]) -> int:

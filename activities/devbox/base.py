@@ -185,14 +185,16 @@ class DevBoxBackend(ABC):
         """
 
     @abstractmethod
-    def exec(self, info: DevBoxInfo, argv: list[str], timeout: int = EXEC_TIMEOUT) -> tuple[int, str]:
+    def exec(self, info: DevBoxInfo, argv: list[str], timeout: int = EXEC_TIMEOUT,
+             self_timed: bool = False) -> tuple[int, str]:
         """Run a program in the DevBox as the turn's user and wait: (exit code, the last
         MAX_EXEC_OUTPUT bytes of its output). Exit code 124 when it did not finish within
-        `timeout` seconds."""
+        `timeout` seconds. `self_timed`: the program (Ferry's own tool) enforces the
+        timeout itself, given as FERRY_TOOL_TIMEOUT."""
 
     @abstractmethod
     def exec_stream(self, info: DevBoxInfo, argv: list[str], write: Callable[[bytes], object],
-                    cap: int, timeout: int = EXEC_TIMEOUT) -> ExecResult:
+                    cap: int, timeout: int = EXEC_TIMEOUT, self_timed: bool = False) -> ExecResult:
         """Run a program in the DevBox as the turn's user, streaming at most `cap` bytes of
         its stdout into `write` (what it prints is data, never trusted); gives up after
         `timeout` seconds (`timed_out`)."""

@@ -57,7 +57,8 @@ ROOT_TURN_CAPS = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID",
 GUARD_CAP = "WAKE_ALARM"
 MAX_STDERR = 4000
 KILL_GRACE = 5  # seconds between `timeout`'s TERM and its KILL
-TIMED_OUT = 124  # `timeout`'s exit code
+TIMED_OUT = 124  # `timeout`'s exit code (and ferry-workspace's when it times itself)
+TOOL_TIMEOUT_ENV = "FERRY_TOOL_TIMEOUT"
 
 
 def container_name(run_id: str) -> str:
@@ -278,16 +279,20 @@ class DockerBackend(DevBoxBackend):
         return argv, f"{info.uid}:{info.gid}"
 
     def _run(self, info: DevBoxInfo, argv: list[str], timeout: int,
-             on_out: Callable[[bytes], bool], on_err: Callable[[bytes], object]
-             ) -> tuple[Ending, int | None]:
-        """Run argv as the turn's user; `timeout` kills its process group in the DevBox,
-        and the host stops reading a little later whatever the DevBox does."""
-        argv, user = self._as_turn_user(
-            info, ["timeout", "-k", str(KILL_GRACE), str(timeout), *argv])
+             on_out: Callable[[bytes], bool], on_err: Callable[[bytes], object],
+             self_timed: bool = False) -> tuple[Ending, int | None]:
+        """Run argv as the turn's user; `timeout` kills its process group in the DevBox
+        (or, `self_timed`, the program times itself from FERRY_TOOL_TIMEOUT: Ferry's own
+        tools, which then hold their stdout alone), and the host stops reading a little
+        later whatever the DevBox does."""
+        env = {TOOL_TIMEOUT_ENV: str(timeout)} if self_timed else None
+        if not self_timed:
+            argv = ["timeout", "-k", str(KILL_GRACE), str(timeout), *argv]
+        argv, user = self._as_turn_user(info, argv)
         api = self.client.api
         try:
             exec_id = api.exec_create(self._container(info).id, argv, user=user,
-                                      workdir=info.workspace)["Id"]
+                                      workdir=info.workspace, environment=env)["Id"]
             sock = api.exec_start(exec_id, socket=True)
         except APIError as e:
             raise DevBoxError(f"could not run a command in the DevBox: {e.explanation}") from e
@@ -301,7 +306,8 @@ class DockerBackend(DevBoxBackend):
             code = None
         return ending, code
 
-    def exec(self, info: DevBoxInfo, argv: list[str], timeout: int = EXEC_TIMEOUT) -> tuple[int, str]:
+    def exec(self, info: DevBoxInfo, argv: list[str], timeout: int = EXEC_TIMEOUT,
+             self_timed: bool = False) -> tuple[int, str]:
         tail = bytearray()
 
         def keep(data: bytes) -> bool:
@@ -309,14 +315,14 @@ class DockerBackend(DevBoxBackend):
             del tail[:-MAX_EXEC_OUTPUT]
             return True
 
-        ending, code = self._run(info, argv, timeout, keep, keep)
+        ending, code = self._run(info, argv, timeout, keep, keep, self_timed)
         output = tail.decode("utf-8", "replace")
         if ending == "deadline" or code in (None, TIMED_OUT):
             return TIMED_OUT, f"{output}\n[the command did not finish within {timeout} s]"
         return code, output
 
     def exec_stream(self, info: DevBoxInfo, argv: list[str], write: Callable[[bytes], object],
-                    cap: int, timeout: int = EXEC_TIMEOUT) -> ExecResult:
+                    cap: int, timeout: int = EXEC_TIMEOUT, self_timed: bool = False) -> ExecResult:
         written = 0
         err = bytearray()
 
@@ -332,7 +338,7 @@ class DockerBackend(DevBoxBackend):
             if len(err) < MAX_STDERR:
                 err.extend(data[:MAX_STDERR - len(err)])
 
-        ending, code = self._run(info, argv, timeout, out, keep_err)
+        ending, code = self._run(info, argv, timeout, out, keep_err, self_timed)
         stderr = err.decode("utf-8", "replace")
         if ending == "stopped":
             return ExecResult(exit_code=-1, stderr=stderr, truncated=True)

@@ -58,7 +58,8 @@ class LocalBackend(DevBoxBackend):
             env={**self._env(info), KEY_ENV: key, **(env or {})},
         )
 
-    def exec(self, info: DevBoxInfo, argv: list[str], timeout: int = EXEC_TIMEOUT) -> tuple[int, str]:
+    def exec(self, info: DevBoxInfo, argv: list[str], timeout: int = EXEC_TIMEOUT,
+             self_timed: bool = False) -> tuple[int, str]:
         try:
             proc = subprocess.run(argv, cwd=info.workspace, capture_output=True, timeout=timeout,
                                   env=self._env(info), stdin=subprocess.DEVNULL)
@@ -69,7 +70,7 @@ class LocalBackend(DevBoxBackend):
         return proc.returncode, (proc.stdout + proc.stderr).decode("utf-8", "replace")
 
     def exec_stream(self, info: DevBoxInfo, argv: list[str], write: Callable[[bytes], object],
-                    cap: int, timeout: int = EXEC_TIMEOUT) -> ExecResult:
+                    cap: int, timeout: int = EXEC_TIMEOUT, self_timed: bool = False) -> ExecResult:
         try:
             proc = subprocess.Popen(argv, cwd=info.workspace, env=self._env(info),
                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

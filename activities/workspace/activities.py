@@ -13,6 +13,8 @@ import asyncio
 import json
 import logging
 import re
+import shutil
+import time
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -91,7 +93,8 @@ class WorkspaceActivities:
         return ["python3", "-I", f"{info.in_dir}/bin/ferry-workspace", *args]
 
     def _in_devbox(self, info: DevBoxInfo, what: str, *args: str) -> None:
-        code, output = self.backend.exec(info, self._tool(info, *args), timeout=exec_budget())
+        code, output = self.backend.exec(info, self._tool(info, *args), timeout=exec_budget(),
+                                         self_timed=True)
         if code != 0:
             raise self._fail(f"{what} failed in the DevBox (exit {code}): {output.strip()[-400:]}")
 
@@ -145,7 +148,17 @@ class WorkspaceActivities:
 
     @activity.defn(name="collect_results")
     async def collect_results(self, inp: CollectInput) -> AttemptResult:
-        return await asyncio.to_thread(self._collect, inp)
+        try:
+            return await asyncio.to_thread(self._collect, inp)
+        except ApplicationError:
+            raise
+        except Exception as e:
+            # Whatever broke, retrying would only repeat it (and its host-side work), and
+            # its text may carry host paths: the details go to the worker's log.
+            log.exception("collecting the results of %s failed", inp.run_id)
+            raise ApplicationError("collecting the Run's results failed on the worker host "
+                                   "(details in the worker's log)", type="WorkspaceError",
+                                   non_retryable=True) from e
 
     def _collect(self, inp: CollectInput) -> AttemptResult:
         prefix = f"attempts/{inp.attempt}"
@@ -182,7 +195,7 @@ class WorkspaceActivities:
             res = self.backend.exec_stream(inp.devbox, self._tool(inp.devbox, "snapshot",
                                                                   inp.base_commit),
                                            f.write, int(self.settings.max_snapshot_bytes),
-                                           timeout=exec_budget())
+                                           timeout=exec_budget(), self_timed=True)
         try:
             if res.truncated:
                 raise GitError(f"the DevBox's work is larger than {self.settings.max_snapshot_bytes}"
@@ -212,20 +225,28 @@ class WorkspaceActivities:
         scratch.mkdir(parents=True, exist_ok=True)
         records = scratch / f"artifacts-{inp.attempt}.bin"
         records.unlink(missing_ok=True)
+        # A collect starts from nothing: a retried or repeated one never adds to the last.
+        shutil.rmtree(self.store.path(inp.run_id, f"{prefix}/artifacts"), ignore_errors=True)
         cap = int(self.settings.max_artifacts_bytes)
+        # Half of what is left for the DevBox's side, the rest for the host's import.
+        budget = exec_budget()
         try:
             with open(records, "xb") as f:
                 res = self.backend.exec_stream(inp.devbox, self._tool(inp.devbox, "artifacts",
                                                                       *inp.artifacts), f.write, cap,
-                                               timeout=exec_budget())
+                                               timeout=max(1, budget // 2), self_timed=True)
             if res.timed_out:
                 result.notes.append("no artifacts: collecting them did not finish in time")
             elif res.truncated:
                 result.notes.append(f"artifacts larger than {cap} bytes were not kept "
                                     "(FERRY_MAX_ARTIFACTS_BYTES)")
+            elif res.exit_code != 0:
+                result.notes.append(f"no artifacts: the DevBox's artifact tool exited with "
+                                    f"{res.exit_code}")
             else:
                 artifacts, skipped, problem = import_records(
-                    records, self.store, inp.run_id, prefix, self.secret_values)
+                    records, self.store, inp.run_id, prefix, self.secret_values,
+                    deadline=time.monotonic() + max(1, budget - budget // 2))
                 result.artifacts = artifacts[:_bounded(artifacts)]
                 if len(result.artifacts) < len(artifacts):
                     result.notes.append(f"{len(artifacts)} artifacts kept; the first "
@@ -239,7 +260,7 @@ class WorkspaceActivities:
                                         f"{MAX_ARTIFACT_FILES} files)")
         except DevBoxError as e:
             result.notes.append(f"no artifacts: {e}")
-        except OSError:  # the host's own trouble (disk full): its path is not the user's business
+        except Exception:  # the host's own trouble (disk full): its details stay in its log
             log.exception("storing the artifacts of %s failed", inp.run_id)
             result.notes.append("no artifacts: the worker host could not store them (see its log)")
         finally:

@@ -12,6 +12,7 @@ number of files is capped.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
@@ -21,6 +22,9 @@ from ferry.artifact_store import ArtifactStore, UnsafePath, safe_relative
 ARTIFACTS_DIR = ".ferry/artifacts"
 MAX_HEADER = 8192
 MAX_FILES = 1000
+# Records read at all (kept, skipped or refused): what the host parses is bounded in
+# count and time, not only in bytes.
+MAX_RECORDS = MAX_FILES + 1000
 # Names the host's filesystem can hold whatever its data dir: a component leaves room for
 # the store's ".tmp" suffix under NAME_MAX (255), the whole name for any data-dir prefix
 # under PATH_MAX (4096). Longer names are skipped, like links.
@@ -31,6 +35,10 @@ MAX_DEPTH = 32
 
 def artifact_name(member: str) -> str | None:
     """Where a file lands under the attempt's `artifacts/` (None: refused)."""
+    try:
+        member.encode()  # a name that is not UTF-8 in the DevBox arrives with surrogates
+    except UnicodeEncodeError:
+        return None
     parts = [p for p in PurePosixPath(member).parts if p not in (".", "")]
     if not parts or len(parts) > MAX_DEPTH + 2 or len(member.encode()) > MAX_NAME_BYTES \
             or any(len(p.encode()) > MAX_COMPONENT_BYTES for p in parts):
@@ -56,12 +64,16 @@ def _header(f: BinaryIO) -> dict | None:
 
 
 def import_records(stream: Path, store: ArtifactStore, run_id: str, prefix: str,
-                   secret_values: list[str]) -> tuple[list[str], int, str | None]:
-    """Store the stream's files under `prefix/artifacts/`: (paths, skipped, problem)."""
+                   secret_values: list[str], deadline: float | None = None
+                   ) -> tuple[list[str], int, str | None]:
+    """Store the stream's files under `prefix/artifacts/`: (paths, skipped, problem).
+    Stops (with a problem) after MAX_RECORDS records or at `deadline` (monotonic)."""
     stored: dict[str, None] = {}
     skipped = 0
     with stream.open("rb") as f:
-        while True:
+        for _ in range(MAX_RECORDS + 1):
+            if deadline is not None and time.monotonic() > deadline:
+                return list(stored), skipped, "importing the artifacts ran out of time"
             head = _header(f)
             if head is None:
                 return list(stored), skipped, "the DevBox's artifact stream is malformed"
@@ -81,6 +93,7 @@ def import_records(stream: Path, store: ArtifactStore, run_id: str, prefix: str,
                 stored[target] = None
             else:
                 skipped += 1
+    return list(stored), skipped, f"the DevBox's artifact stream has more than {MAX_RECORDS} records"
 
 
 def _copy(f: BinaryIO, size: int, store: ArtifactStore, run_id: str, target: str,

@@ -126,11 +126,71 @@ def test_artifact_names_the_host_cannot_hold_are_skipped(astack: FerryStack) -> 
         f"echo long > .ferry/artifacts/{long_name}",
         f"mkdir -p .ferry/artifacts/{deep} && echo deep > .ferry/artifacts/{deep}/f.txt",
         "echo fine > .ferry/artifacts/report.txt",
+        "touch \"$(printf '.ferry/artifacts/x\\377')\"",  # not UTF-8
     ]))
     done = astack.wait_status(run["id"], {"completed", "failed"}, timeout=90)
     assert done["status"] == "completed", done
     assert done.get("error") is None
     attempt = done["attempts"][-1]
     assert attempt["artifacts"] == ["attempts/1/artifacts/report.txt"], attempt
-    assert any("2 artifact entries were skipped" in n for n in attempt["notes"]), attempt["notes"]
+    assert any("3 artifact entries were skipped" in n for n in attempt["notes"]), attempt["notes"]
     assert str(astack.data_dir) not in str(done)
+
+
+# Left behind by the agent: waits for Ferry's artifact tool, stops it, writes records of
+# its own into the tool's stdout through /proc (costly ones: after a file `a.tmp/b`, every
+# `a` fails to store) and kills the tool. The tool makes itself non-dumpable, which refuses
+# the open unless the injector catches it in the moment between its exec and that call;
+# either way the host takes the stream for what it is, the DevBox's data, and bounds it.
+INJECTOR = r"""
+import json, os, signal, time
+deadline = time.time() + 60
+while time.time() < deadline:
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+        except OSError:
+            continue
+        if any(c.endswith(b"ferry-workspace") for c in cmd) and b"artifacts" in cmd:
+            os.kill(int(pid), signal.SIGSTOP)
+            try:
+                fd = os.open(f"/proc/{pid}/fd/1", os.O_WRONLY)
+                one = json.dumps({"path": "a", "size": 1}).encode() + b"\ny"
+                os.write(fd, json.dumps({"path": "a.tmp/b", "size": 1}).encode() + b"\nx")
+                for _ in range(200):
+                    os.write(fd, one * 1000)
+                os.kill(int(pid), signal.SIGKILL)
+                result = "wrote"
+            except OSError as e:
+                result = f"refused: {e.strerror}"
+                os.kill(int(pid), signal.SIGCONT)
+            open("/home/agent/injector.log", "w").write(result)
+            raise SystemExit
+"""
+
+
+def test_a_left_behind_process_writing_into_the_tools_output_gains_nothing(
+        astack: FerryStack, tmp_path: Path) -> None:
+    origin = make_origin(tmp_path)
+    run = astack.create_run("mkdir -p .ferry/artifacts\n"
+                            "head -c 30000000 /dev/urandom > .ferry/artifacts/big.bin",
+                            repo=str(origin), keep_alive="300s")
+    done = astack.wait_status(run["id"], {"completed", "failed"}, timeout=90)
+    assert done["status"] == "completed", done
+    devbox = done["devboxes"][-1]
+    in_devbox(devbox, "cat > /home/agent/injector.py && "
+              "(setsid python3 /home/agent/injector.py >/dev/null 2>&1 &)", stdin=INJECTOR)
+    time.sleep(1)
+    result = collect_within(astack, done, timedelta(seconds=60))
+    log = ""
+    for _ in range(20):
+        log = in_devbox(devbox, "cat /home/agent/injector.log 2>/dev/null || true")
+        if log:
+            break
+        time.sleep(0.5)
+    assert log, "the injector never caught the tool"
+    if log.startswith("refused"):
+        assert result.artifacts == ["attempts/9/artifacts/big.bin"], result
+    else:  # a killed tool's stream is not imported at all
+        assert result.artifacts == [] and any("artifact tool exited" in n for n in result.notes), \
+            result.notes

@@ -18,7 +18,7 @@ from api.run_service import InvalidRun, RunConflict, RunNotFound, RunService
 from api.schedule_service import ScheduleService, TriggerService, TriggerStore
 from ferry import __version__
 from ferry.artifact_store import ArtifactStore, UnsafePath
-from ferry.settings import LOOPBACK_HOSTS, Settings, get_settings
+from ferry.settings import LOOPBACK_HOSTS, Settings, SettingsError, get_settings
 from ferry.temporal_client import connect
 
 
@@ -113,7 +113,11 @@ def main() -> None:
 
     import uvicorn
 
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except SettingsError as e:
+        print(f"ferry api: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
     try:
         check_bind(settings)
     except UnsafeBind as e:

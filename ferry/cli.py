@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ferry.settings import get_settings
+from ferry.settings import SettingsError, get_settings
 
 app = typer.Typer(help="Ferry: run AI coding agents on real work.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -699,7 +699,11 @@ def trigger_rm(name: str) -> None:
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except SettingsError as e:
+        err.print(f"[red]error:[/red] {escape(str(e))}")
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import ByteSize, Field
+from pydantic import ByteSize, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ferry.durations import Duration
@@ -60,6 +60,15 @@ class Settings(BaseSettings):
                          "proxy.golang.org,sum.golang.org,index.crates.io,static.crates.io")
     # Model prices (USD per million tokens) on top of the built-in table: JSON or a file.
     model_prices: str | None = None
+
+    @field_validator("model_prices")
+    @classmethod
+    def _prices_load(cls, value: str | None) -> str | None:
+        from ferry.pricing import load_prices  # checked when read, not when the worker starts
+
+        load_prices(value)
+        return value
+
     # Worker environment variables passed to turns as they are (non-secret provider
     # settings such as CLAUDE_CODE_USE_BEDROCK, ANTHROPIC_MODEL); comma-separated.
     engine_env: str = ""
@@ -166,6 +175,25 @@ def host_queue(host: str) -> str:
     return f"ferry-host-{host}"
 
 
+class SettingsError(Exception):
+    """A FERRY_* variable has a value Ferry cannot use; the message names it."""
+
+
+def describe(error: ValidationError) -> str:
+    """One line per bad variable, named as the user set it."""
+    lines = []
+    for e in error.errors():
+        field = str(e["loc"][0]) if e["loc"] else ""
+        msg = str(e["msg"]).removeprefix("Value error, ")
+        value = e.get("input")
+        shown = f" (got {value!r})" if isinstance(value, str) and len(value) < 80 else ""
+        lines.append(f"FERRY_{field.upper()}: {msg}{shown}")
+    return "; ".join(lines)
+
+
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as e:
+        raise SettingsError(describe(e)) from None

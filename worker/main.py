@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -28,7 +29,7 @@ from activities.timeline_archive import ArchiveActivities
 from activities.turns import TurnActivities
 from activities.workspace import WorkspaceActivities
 from ferry.artifact_store import ArtifactStore
-from ferry.settings import Settings, get_settings
+from ferry.settings import Settings, SettingsError, get_settings
 from ferry.temporal_client import connect, ensure_search_attributes
 from workflows.run_workflow import RunWorkflow
 from workflows.targets_workflow import TargetsWorkflow
@@ -100,7 +101,12 @@ async def run_worker(settings: Settings) -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    asyncio.run(run_worker(get_settings()))
+    try:
+        settings = get_settings()
+    except SettingsError as e:
+        print(f"ferry worker: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    asyncio.run(run_worker(settings))
 
 
 if __name__ == "__main__":

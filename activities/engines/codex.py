@@ -101,7 +101,12 @@ class Codex(EngineAdapter):
                          'name="Ferry gateway"', f'base_url="{turn.gateway}/openai/v1"',
                          f'env_key="{GATEWAY_KEY_ENV}"', 'wire_api="responses"',
                          "supports_websockets=false"]) + "}",
-                     "-c", 'model_provider="ferry"']
+                     "-c", 'model_provider="ferry"',
+                     # No update check, analytics or plugin catalogue (api.github.com,
+                     # chatgpt.com): calls the egress proxy would refuse, each shown as an
+                     # egress_denied step the agent never asked for.
+                     "-c", "check_for_update_on_startup=false",
+                     "-c", "analytics.enabled=false", "-c", "features.plugins=false"]
         if turn.session_id:
             # `resume` rejects --sandbox: pass the sandbox mode as config instead.
             argv += ["-c", f'sandbox_mode="{SANDBOX}"']

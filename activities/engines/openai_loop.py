@@ -24,9 +24,9 @@ from activities.devbox import DevBoxBackend
 from activities.devbox.budget import exec_budget
 from activities.engines.base import cap_payload, excerpt
 from activities.gateway.metering import Meter
-from activities.gateway.pricing import load_prices
 from activities.secrets import redact
 from ferry.artifact_store import ArtifactStore
+from ferry.pricing import load_prices
 from ferry.questions import QuestionSet
 from ferry.schemas import CallUsage, ModelCallInput, ModelCallResult, StepIn, TurnOutcome, Usage
 from ferry.settings import Settings

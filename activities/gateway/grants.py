@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError
 
-from activities.gateway.pricing import Price, Usage
+from ferry.pricing import Price, Usage
 
 log = logging.getLogger("ferry.gateway")
 MAX_CALLS = 500

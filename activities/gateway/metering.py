@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from activities.gateway.pricing import Usage
+from ferry.pricing import Usage
 
 MAX_LINE = 1024 * 1024
 MAX_JSON_BODY = 8 * 1024 * 1024

@@ -21,8 +21,8 @@ from activities.gateway.egress_proxy import EgressProxy
 from activities.gateway.grants import GrantBook
 from activities.gateway.model_gateway import ModelGateway
 from activities.gateway.paths import MODEL_SOCKET, PROXY_SOCKET, socket_dir
-from activities.gateway.pricing import load_prices
 from activities.secrets import load_secrets
+from ferry.pricing import load_prices
 from ferry.settings import Settings
 
 log = logging.getLogger("ferry.gateway")

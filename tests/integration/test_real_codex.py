@@ -85,6 +85,9 @@ def test_codex_asks_resumes_and_is_metered_through_the_gateway(
     steps = xstack.timeline(run["id"])
     kinds = [s["kind"] for s in steps]
     assert "raw" not in kinds, [s["payload"] for s in steps if s["kind"] == "raw"]
+    # Codex's own update check and analytics are off: no egress attempt of its own.
+    assert "egress_denied" not in kinds, [s["payload"] for s in steps
+                                          if s["kind"] == "egress_denied"]
     assert {"message", "tool", "question", "answer"} <= set(kinds)
     tool = next(s["payload"] for s in steps if s["kind"] == "tool"
                 and "colour.txt" in str(s["payload"].get("input")))

@@ -12,10 +12,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pydantic import BaseModel, NonNegativeFloat, ValidationError
+from pydantic import BaseModel, ConfigDict, NonNegativeFloat, ValidationError
+
+SHAPE = 'a JSON object such as {"my-model": {"input": 3, "output": 15}} (USD per million tokens)'
 
 
 class Price(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt `cache_reed` is an error
+
     input: NonNegativeFloat
     output: NonNegativeFloat
     cache_read: NonNegativeFloat | None = None  # default: a tenth of input
@@ -47,23 +51,32 @@ class PriceTableError(ValueError):
 
 
 def load_prices(setting: str | None) -> dict[str, Price]:
-    """The default table with the setting's entries on top."""
+    """The default table with the setting's entries on top. Errors name the entry."""
     table = dict(DEFAULT_PRICES)
     if not setting:
         return table
     text = setting
-    if not setting.lstrip().startswith("{"):
-        path = Path(setting)
+    if not setting.lstrip().startswith(("{", "[")):
+        path = Path(setting).expanduser()
         if not path.is_file():
-            raise PriceTableError(f"FERRY_MODEL_PRICES: {setting} is neither JSON nor a file")
+            raise PriceTableError(f"{setting!r} is neither JSON nor a file: give {SHAPE}, "
+                                  "or the path of a file holding one")
         text = path.read_text()
     try:
         raw = json.loads(text)
-        if not isinstance(raw, dict):
-            raise PriceTableError("FERRY_MODEL_PRICES must be a JSON object")
-        table.update({str(k): Price.model_validate(v) for k, v in raw.items()})
-    except (json.JSONDecodeError, ValidationError) as e:
-        raise PriceTableError(f"FERRY_MODEL_PRICES is not a valid price table: {e}") from e
+    except json.JSONDecodeError as e:
+        raise PriceTableError(f"not valid JSON ({e.msg} at line {e.lineno} column "
+                              f"{e.colno}): give {SHAPE}") from e
+    if not isinstance(raw, dict):
+        raise PriceTableError(f"must be {SHAPE}")
+    for key, value in raw.items():
+        try:
+            table[str(key)] = Price.model_validate(value)
+        except ValidationError as e:
+            first = e.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise PriceTableError(f"entry {key!r}: {where + ': ' if where else ''}"
+                                  f"{first['msg']}") from e
     return table
 
 

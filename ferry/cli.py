@@ -296,6 +296,16 @@ def run(
         "--root", help="Run turn commands as root (to install packages) instead of the agent user.")] = False,
     env: Annotated[list[str] | None, typer.Option(
         "--env", "-e", help="NAME=value for the Run's commands (repeatable; not for secrets).")] = None,
+    network: Annotated[str | None, typer.Option(
+        help="DevBox network: gateway (default: model gateway and allowlisted egress) | none | open.")] = None,
+    max_cost_usd: Annotated[float | None, typer.Option(
+        help="Stop the Run once it has spent this much (USD).")] = None,
+    max_turns: Annotated[int | None, typer.Option(help="At most this many turns.")] = None,
+    max_duration: Annotated[str | None, typer.Option(help="Stop the Run after this long, e.g. 2h.")] = None,
+    turn_timeout: Annotated[str | None, typer.Option(help="Kill a turn that runs longer, e.g. 30m.")] = None,
+    engine_max_turns: Annotated[int | None, typer.Option(
+        help="The agent CLI's own loop limit per turn (claude --max-turns).")] = None,
+    from_run: Annotated[str | None, typer.Option(help="Retry: copy this Run's task and settings.")] = None,
 ) -> None:
     """Start a Run. With --watch, print its steps live (answering questions inline) and exit
     non-zero if it fails."""
@@ -307,13 +317,16 @@ def run(
     elif instructions == "-":
         instructions = sys.stdin.read()
     body: dict[str, Any] = {"engine": engine, "mode": mode}
-    if instructions or not ticket:
+    if instructions or not (ticket or from_run):
         body["instructions"] = instructions
     for key, value in (("title", title), ("target", target), ("image", image),
                        ("keep_alive", keep_alive), ("idle_timeout", idle_timeout),
                        ("question_timeout", question_timeout), ("on_timeout", on_timeout),
                        ("repo", repo), ("branch", branch), ("ticket_url", ticket),
-                       ("model", model), ("effort", effort)):
+                       ("model", model), ("effort", effort), ("network", network),
+                       ("max_cost_usd", max_cost_usd), ("max_turns", max_turns),
+                       ("max_duration", max_duration), ("turn_timeout", turn_timeout),
+                       ("engine_max_turns", engine_max_turns), ("from_run", from_run)):
         if value is not None:
             body[key] = value
     if root:
@@ -381,9 +394,21 @@ def show(run_id: str) -> None:
         out.print(f"{'':>10}  answer with `ferry answer {r['id']}`")
     if r.get("keep_alive_until"):
         out.print(f"{'follow-up':>10}  until {r['keep_alive_until'][:19]}: `ferry say {r['id']} …`")
+    if r.get("engine_used") and r.get("engine_used") != r.get("engine"):
+        out.print(f"{'engine used':>10}  {r['engine_used']}")
+    usage = r.get("usage") or {}
+    if usage.get("input_tokens") or usage.get("cost_usd"):
+        calls = sum(len(t.get("calls") or []) for t in r.get("turn_usage") or [])
+        budget = (r.get("budgets") or {}).get("max_cost_usd")
+        limit = f" of ${budget:.4f}" if budget else ""
+        out.print(f"{'usage':>10}  ${usage.get('cost_usd', 0):.4f}{limit}, "
+                  f"{usage.get('input_tokens', 0)} tokens in, {usage.get('output_tokens', 0)} out"
+                  f"{f', {calls} model calls' if calls else ''} "
+                  f"over {len(r.get('turn_usage') or [])} turns")
     for d in r.get("devboxes", []):
         gone = " (removed)" if d.get("removed_at") else ""
-        out.print(f"{'devbox':>10}  {d['name']} on {d['host']}{gone}")
+        out.print(f"{'devbox':>10}  {d['name']} on {d['host']}, network "
+                  f"{d.get('network', 'none')}{gone}")
 
 
 @app.command()
@@ -396,7 +421,13 @@ def logs(
     if follow:
         watch_run(api, run_id, answer=False)
         return
-    sys.stdout.write(api.request("GET", f"/runs/{run_id}/logs").text)
+    text = api.request("GET", f"/runs/{run_id}/logs").text
+    sys.stdout.write(text)
+    if not text.strip():
+        run = api.json("GET", f"/runs/{run_id}")
+        if (run.get("engine_used") or run.get("engine")) != "script":
+            err.print(f"[dim]no command output: the {run.get('engine_used') or run.get('engine')}"
+                      f" engine's steps are in `ferry timeline {run_id}` (or -f here)[/dim]")
 
 
 @app.command()

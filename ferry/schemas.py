@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, StrictBool, field_validator
+from pydantic import BaseModel, Field, StrictBool, ValidationInfo, field_validator
 
 from ferry.durations import Duration
 from ferry.inputs import ApiInput, check_env, image_reference_ok
@@ -22,6 +22,8 @@ _RUN_ID_RE = re.compile(RUN_ID_PATTERN)
 
 Engine = Literal["script", "claude-code", "claude-code-plan", "codex", "openai", "auto"]
 ENGINES: tuple[str, ...] = ("script", "claude-code", "claude-code-plan", "codex", "openai", "auto")
+# Engines whose CLI runs in the DevBox and reaches its model API through the gateway.
+GATEWAY_ENGINES = ("claude-code", "claude-code-plan", "codex")
 Effort = Literal["low", "medium", "high"]
 Mode = Literal["interactive", "autonomous"]
 StepKind = Literal["launch_devbox", "exec", "message", "question", "answer", "report_result",
@@ -111,6 +113,16 @@ class RunCreate(ApiInput):
     network: Network | None = Field(
         default=None, description="`gateway` (default): no network of its own, the model "
         "gateway and an allowlisting proxy; `none`: nothing; `open`: unfiltered.")
+
+    @field_validator("network")
+    @classmethod
+    def _network_fits_engine(cls, v: str | None, info: ValidationInfo) -> str | None:
+        engine = info.data.get("engine")
+        if v == "none" and engine in GATEWAY_ENGINES:
+            raise ValueError(f"the {engine} engine calls its model through the model gateway, "
+                             "which network none does not have: use gateway (the default) or "
+                             "open")
+        return v
 
     @field_validator("env")
     @classmethod

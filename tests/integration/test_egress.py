@@ -76,7 +76,15 @@ def test_none_mode_has_no_gateway_and_agents_fail_naming_it(gstack: FerryStack) 
                     if s["kind"] == "exec")
     assert "gateway" not in out.split() and "unreachable" in out
 
-    agent = gstack.create_run("write a poem", engine="claude-code", network="none")
+    # Asked for outright: refused at once, naming the field, nothing created.
+    with gstack.client() as c:
+        before = c.get("/runs").json()
+        r = c.post("/runs", json={"instructions": "write a poem", "engine": "claude-code",
+                                  "network": "none"})
+        assert r.status_code == 422 and "network" in r.text and "model gateway" in r.text, r.text
+        assert c.get("/runs").json() == before
+    # Chosen by `auto` in a DevBox without a network: the turn fails saying why.
+    agent = gstack.create_run("write a poem", engine="auto", network="none")
     failed = gstack.wait_status(agent["id"], {"completed", "failed"}, 120)
     assert failed["status"] == "failed"
     assert "needs the model gateway" in failed["error"] and "network is `none`" in failed["error"]

@@ -316,8 +316,8 @@ def test_ferry_run_watch_shows_the_agents_steps(
     env = {k: v for k, v in os.environ.items() if not k.startswith("FERRY_")}
     env.update({"FERRY_URL": cstack.api_url, "PYTHONPATH": str(ROOT)})
     proc = subprocess.run([sys.executable, "-m", "ferry.cli", "run", "--engine", "claude-code",
-                           "Write a haiku into haiku.txt", "--watch"], env=env,
-                          capture_output=True, text=True, timeout=180)
+                           "--max-cost-usd", "5", "Write a haiku into haiku.txt", "--watch"],
+                          env=env, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     for shown in ("thinking: Five, seven, five syllables.",
@@ -325,3 +325,13 @@ def test_ferry_run_watch_shows_the_agents_steps(
                   "The haiku is in haiku.txt.", "network gateway", "completed"):
         assert shown in out, (shown, out)
     assert " raw " not in out, out
+    run_id = out.split()[1]
+    show = subprocess.run([sys.executable, "-m", "ferry.cli", "show", run_id], env=env,
+                          capture_output=True, text=True, timeout=60).stdout
+    assert "of $5.0000" in show and " model calls over 1 turns" in show, show
+    assert "network gateway" in show, show
+    refused = subprocess.run([sys.executable, "-m", "ferry.cli", "run", "--engine", "claude-code",
+                              "--network", "none", "poem"], env=env, capture_output=True,
+                             text=True, timeout=60)
+    assert refused.returncode != 0 and "network" in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr

@@ -19,6 +19,10 @@ from ferry.schemas import Step
 TIMELINE_DIR = "timeline"
 
 
+# The suffix of a file still being written (hidden from listings until it is complete).
+PARTIAL = ".ferry-partial"
+
+
 class UnsafePath(ValueError):
     pass
 
@@ -44,7 +48,7 @@ class ArtifactStore:
     def write_bytes(self, run_id: str, rel: str, data: bytes) -> None:
         dest = self.path(run_id, rel)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(dest.name + ".tmp")
+        tmp = dest.with_name(dest.name + PARTIAL)
         tmp.write_bytes(data)
         os.replace(tmp, dest)
 
@@ -53,7 +57,7 @@ class ArtifactStore:
         """A file to stream into; it appears under `rel` only when the block succeeds."""
         dest = self.path(run_id, rel)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(dest.name + ".tmp")
+        tmp = dest.with_name(dest.name + PARTIAL)
         try:
             with tmp.open("wb") as f:
                 yield f
@@ -83,7 +87,7 @@ class ArtifactStore:
                 break
             rel = p.relative_to(root).as_posix()
             if p.is_file() and not rel.startswith((TIMELINE_DIR + "/", "openai/")) \
-                    and not rel.endswith(".tmp"):
+                    and not rel.endswith(PARTIAL):
                 out.append({"path": rel, "size": p.stat().st_size,
                             "content_type": mimetypes.guess_type(rel)[0]
                             or "application/octet-stream"})

@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from activities.secrets import StreamRedactor
-from ferry.artifact_store import ArtifactStore, UnsafePath, safe_relative
+from ferry.artifact_store import PARTIAL, ArtifactStore, UnsafePath, safe_relative
 
 ARTIFACTS_DIR = ".ferry/artifacts"
 MAX_HEADER = 8192
@@ -26,7 +26,7 @@ MAX_FILES = 1000
 # count and time, not only in bytes.
 MAX_RECORDS = MAX_FILES + 1000
 # Names the host's filesystem can hold whatever its data dir: a component leaves room for
-# the store's ".tmp" suffix under NAME_MAX (255), the whole name for any data-dir prefix
+# the store's ".ferry-partial" suffix under NAME_MAX (255), the whole name for any data-dir prefix
 # under PATH_MAX (4096). Longer names are skipped, like links.
 MAX_COMPONENT_BYTES = 200
 MAX_NAME_BYTES = 1024
@@ -42,6 +42,8 @@ def artifact_name(member: str) -> str | None:
     parts = [p for p in PurePosixPath(member).parts if p not in (".", "")]
     if not parts or len(parts) > MAX_DEPTH + 2 or len(member.encode()) > MAX_NAME_BYTES \
             or any(len(p.encode()) > MAX_COMPONENT_BYTES for p in parts):
+        return None
+    if parts[-1].endswith(PARTIAL):
         return None
     name = "/".join(parts)
     if name == ARTIFACTS_DIR or name.startswith(ARTIFACTS_DIR + "/"):

@@ -119,7 +119,7 @@ def test_a_hanging_filter_releases_the_collect_before_its_time_limit(
 
 
 def test_artifact_names_the_host_cannot_hold_are_skipped(astack: FerryStack) -> None:
-    long_name = "n" * 250  # fine in the DevBox (NAME_MAX 255); not with the host's ".tmp"
+    long_name = "n" * 250  # fine in the DevBox (NAME_MAX 255); not with the host's ".ferry-partial"
     deep = "/".join(["d" * 60] * 60)  # 3.6 KB: fine in the DevBox, too deep for the host
     run = astack.create_run("\n".join([
         "mkdir -p .ferry/artifacts",
@@ -138,7 +138,7 @@ def test_artifact_names_the_host_cannot_hold_are_skipped(astack: FerryStack) -> 
 
 
 # Left behind by the agent: waits for Ferry's artifact tool, stops it, writes records of
-# its own into the tool's stdout through /proc (costly ones: after a file `a.tmp/b`, every
+# its own into the tool's stdout through /proc (costly ones: after a file `a/b`, every
 # `a` fails to store) and kills the tool. The tool makes itself non-dumpable, which refuses
 # the open unless the injector catches it in the moment between its exec and that call;
 # either way the host takes the stream for what it is, the DevBox's data, and bounds it.
@@ -156,7 +156,7 @@ while time.time() < deadline:
             try:
                 fd = os.open(f"/proc/{pid}/fd/1", os.O_WRONLY)
                 one = json.dumps({"path": "a", "size": 1}).encode() + b"\ny"
-                os.write(fd, json.dumps({"path": "a.tmp/b", "size": 1}).encode() + b"\nx")
+                os.write(fd, json.dumps({"path": "a/b", "size": 1}).encode() + b"\nx")
                 for _ in range(200):
                     os.write(fd, one * 1000)
                 os.kill(int(pid), signal.SIGKILL)

@@ -30,14 +30,18 @@ def test_names_the_host_cannot_hold_are_refused() -> None:
 def test_a_surrogate_name_is_skipped_not_fatal(tmp_path: Path) -> None:
     store = ArtifactStore(tmp_path / "store")
     kept, skipped, problem = import_records(
-        stream(tmp_path, [("x\udcff", b"bad"), ("ok.txt", b"fine")]), store, "r1", "attempts/1", [])
-    assert kept == ["attempts/1/artifacts/ok.txt"] and skipped == 1 and problem is None
+        stream(tmp_path, [("x\udcff", b"bad"), ("ok.txt", b"fine"), ("scratch.tmp", b"t")]),
+        store, "r1", "attempts/1", [])
+    assert kept == ["attempts/1/artifacts/ok.txt", "attempts/1/artifacts/scratch.tmp"]
+    assert skipped == 1 and problem is None
+    # What a Run kept is what its listing shows (".tmp" is an ordinary name).
+    assert [f["path"] for f in store.list_files("r1")] == kept
 
 
 def test_the_number_of_records_is_capped_whatever_becomes_of_them(tmp_path: Path) -> None:
     store = ArtifactStore(tmp_path / "store")
     # A file and a folder of one name: every later record fails to store (and is skipped).
-    records = [("a.tmp/b", b"x")] + [("a", b"y")] * (MAX_RECORDS + 500)
+    records = [("a/b", b"x")] + [("a", b"y")] * (MAX_RECORDS + 500)
     kept, skipped, problem = import_records(stream(tmp_path, records), store, "r1", "attempts/1", [])
     assert problem == f"the DevBox's artifact stream has more than {MAX_RECORDS} records"
     assert len(kept) + skipped <= MAX_RECORDS + 1

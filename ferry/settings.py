@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 from datetime import timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -12,6 +12,7 @@ from pydantic import ByteSize, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ferry.durations import Duration
+from ferry.pricing import Price, load_prices
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
@@ -64,10 +65,13 @@ class Settings(BaseSettings):
     @field_validator("model_prices")
     @classmethod
     def _prices_load(cls, value: str | None) -> str | None:
-        from ferry.pricing import load_prices  # checked when read, not when the worker starts
-
-        load_prices(value)
+        load_prices(value)  # checked when the settings are read, not when a worker starts
         return value
+
+    @cached_property
+    def price_table(self) -> dict[str, Price]:
+        """The built-in prices with FERRY_MODEL_PRICES on top (gateway, openai engine)."""
+        return load_prices(self.model_prices)
 
     # Worker environment variables passed to turns as they are (non-secret provider
     # settings such as CLAUDE_CODE_USE_BEDROCK, ANTHROPIC_MODEL); comma-separated.

@@ -26,7 +26,6 @@ from activities.engines.base import cap_payload, excerpt
 from activities.gateway.metering import Meter
 from activities.secrets import redact
 from ferry.artifact_store import ArtifactStore
-from ferry.pricing import load_prices
 from ferry.questions import QuestionSet
 from ferry.schemas import CallUsage, ModelCallInput, ModelCallResult, StepIn, TurnOutcome, Usage
 from ferry.settings import Settings
@@ -79,7 +78,7 @@ class ModelCallActivities:
         self.backend = backend
         self.store = store
         self.secret_values = secret_values
-        self.prices = load_prices(settings.model_prices)
+        self.prices = settings.price_table
 
     def _path(self, call: int) -> str:
         return f"openai/call-{call:04d}.json"

@@ -22,7 +22,6 @@ from activities.gateway.grants import GrantBook
 from activities.gateway.model_gateway import ModelGateway
 from activities.gateway.paths import MODEL_SOCKET, PROXY_SOCKET, socket_dir
 from activities.secrets import load_secrets
-from ferry.pricing import load_prices
 from ferry.settings import Settings
 
 log = logging.getLogger("ferry.gateway")
@@ -31,7 +30,7 @@ class GatewayService:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.book = GrantBook(settings.data_path / "gateway" / "grants",
-                              load_prices(settings.model_prices))
+                              settings.price_table)
         self.model = ModelGateway(self.book, load_secrets(settings))
         self.egress = EgressProxy(self.book)
         self.dir = socket_dir(settings)

@@ -6,6 +6,7 @@ Ports are picked free on loopback; all state lives in a temporary data dir.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -126,6 +127,31 @@ class FerryStack:
         remove_devboxes(hosts, self.data_dir)
 
     # ---------------------------------------------------------------- API helpers
+
+    def cli(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+        """The `ferry` CLI as a user runs it against this stack (no other FERRY_* set)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FERRY_")}
+        env.update({"FERRY_URL": self.api_url, "PYTHONPATH": str(ROOT)})
+        return subprocess.run([sys.executable, "-m", "ferry.cli", *args], env=env,
+                              capture_output=True, text=True, timeout=timeout)
+
+    def assert_secret_nowhere(self, run_id: str, secret: str) -> None:
+        """Not in the Run's API views, workflow history, logs, artifacts, or any file the
+        DevBoxes hold (seen from the host)."""
+        with self.client() as c:
+            api_text = "".join(c.get(p).text for p in (
+                f"/runs/{run_id}", f"/runs/{run_id}/timeline", f"/runs/{run_id}/logs"))
+        history = asyncio.run(all_history(self.settings.effective_temporal_address,
+                                          f"run-{run_id}"))
+        logs = "".join(p.read_text(errors="replace") for p in (self.data_dir / "logs").glob("*"))
+        artifacts = "".join(p.read_text(errors="replace") for p in
+                            (self.data_dir / "artifacts").rglob("*") if p.is_file())
+        for where, text in (("API", api_text), ("history", history), ("logs", logs),
+                            ("artifacts", artifacts)):
+            assert secret not in text, where
+        for f in (self.data_dir / "devboxes").rglob("*"):
+            if f.is_file() and not f.is_symlink() and f.name != "disk.img":
+                assert secret.encode() not in f.read_bytes(), f
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.api_url, headers=self.auth_headers(), timeout=30)

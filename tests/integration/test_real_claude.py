@@ -3,9 +3,6 @@ against a loopback stand-in of the Anthropic Messages API."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.integration.engine_image import build_bare_image
-from tests.integration.harness import ROOT, FerryStack, free_port
+from tests.integration.harness import FerryStack, free_port
 from tests.integration.model_standins import (
     ApiError,
     FakeAnthropic,
@@ -152,10 +149,6 @@ def test_the_real_key_never_enters_the_devbox_and_the_token_dies_with_the_turn(
         time.sleep(0.3)
     assert "sleep 6" in dump, "the turn was never seen running"
     assert SECRET not in dump
-    # Every file of the DevBox (workspace, home, tmp, state, in/out) on the host's side.
-    for f in (cstack.data_dir / "devboxes").rglob("*"):
-        if f.is_file() and not f.is_symlink() and f.name != "disk.img":
-            assert SECRET.encode() not in f.read_bytes(), f
     token = next(w.split("=", 1)[1] for w in dump.split("\n")
                  if w.startswith("ANTHROPIC_API_KEY="))
     assert token.startswith("ferry-turn-")
@@ -168,16 +161,8 @@ def test_the_real_key_never_enters_the_devbox_and_the_token_dies_with_the_turn(
         r = gw.post("http://gateway/anthropic/v1/messages", headers={"x-api-key": token},
                     json={"model": "claude-sonnet-4-5", "max_tokens": 5, "messages": []})
     assert r.status_code == 401 and "not valid" in r.json()["error"]["message"]
-    with cstack.client() as c:
-        api_text = "".join(c.get(p).text for p in (
-            f"/runs/{run['id']}", f"/runs/{run['id']}/timeline", f"/runs/{run['id']}/logs"))
-    logs = "".join(p.read_text(errors="replace") for p in (cstack.data_dir / "logs").glob("*"))
-    artifacts = "".join(p.read_text(errors="replace") for p in
-                        (cstack.data_dir / "artifacts").rglob("*") if p.is_file())
-    history = _json.dumps(done)
-    for where, text in (("API", api_text), ("logs", logs), ("artifacts", artifacts),
-                        ("run", history)):
-        assert SECRET not in text, where
+    assert SECRET not in _json.dumps(done)
+    cstack.assert_secret_nowhere(run["id"], SECRET)
 
 
 def test_the_gateway_stops_a_turn_once_the_cost_budget_is_spent(
@@ -313,11 +298,8 @@ def test_ferry_run_watch_shows_the_agents_steps(
                                   "description": "write the haiku"})]
 
     anthropic.responder = poet
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FERRY_")}
-    env.update({"FERRY_URL": cstack.api_url, "PYTHONPATH": str(ROOT)})
-    proc = subprocess.run([sys.executable, "-m", "ferry.cli", "run", "--engine", "claude-code",
-                           "--max-cost-usd", "5", "Write a haiku into haiku.txt", "--watch"],
-                          env=env, capture_output=True, text=True, timeout=180)
+    proc = cstack.cli("run", "--engine", "claude-code", "--max-cost-usd", "5",
+                      "Write a haiku into haiku.txt", "--watch")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     for shown in ("thinking: Five, seven, five syllables.",
@@ -326,12 +308,9 @@ def test_ferry_run_watch_shows_the_agents_steps(
         assert shown in out, (shown, out)
     assert " raw " not in out, out
     run_id = out.split()[1]
-    show = subprocess.run([sys.executable, "-m", "ferry.cli", "show", run_id], env=env,
-                          capture_output=True, text=True, timeout=60).stdout
+    show = cstack.cli("show", run_id).stdout
     assert "of $5.0000" in show and " model calls over 1 turns" in show, show
     assert "network gateway" in show, show
-    refused = subprocess.run([sys.executable, "-m", "ferry.cli", "run", "--engine", "claude-code",
-                              "--network", "none", "poem"], env=env, capture_output=True,
-                             text=True, timeout=60)
+    refused = cstack.cli("run", "--engine", "claude-code", "--network", "none", "poem")
     assert refused.returncode != 0 and "network" in refused.stderr, refused.stderr
     assert "Traceback" not in refused.stderr

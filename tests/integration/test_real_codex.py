@@ -3,17 +3,13 @@ against a loopback stand-in of the OpenAI Responses API."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.integration.harness import ROOT, FerryStack, all_history, free_port
+from tests.integration.harness import FerryStack, free_port
 from tests.integration.model_standins import (
     ApiError,
     FakeResponses,
@@ -117,20 +113,7 @@ def test_codex_asks_resumes_and_is_metered_through_the_gateway(
     assert all(c["cost_usd"] == pytest.approx(0.00175) for c in calls), calls
     assert done["usage"]["cost_usd"] == pytest.approx(0.00175 * len(calls), abs=1e-6)
     # The real key is nowhere Ferry keeps anything, nor in the DevBox's files.
-    with xstack.client() as c:
-        api_text = "".join(c.get(p).text for p in (
-            f"/runs/{run['id']}", f"/runs/{run['id']}/timeline", f"/runs/{run['id']}/logs"))
-    history = asyncio.run(all_history(xstack.settings.effective_temporal_address,
-                                      f"run-{run['id']}"))
-    logs = "".join(p.read_text(errors="replace") for p in (xstack.data_dir / "logs").glob("*"))
-    artifacts = "".join(p.read_text(errors="replace") for p in
-                        (xstack.data_dir / "artifacts").rglob("*") if p.is_file())
-    for where, text in (("API", api_text), ("history", history), ("logs", logs),
-                        ("artifacts", artifacts)):
-        assert SECRET not in text, where
-    for f in (xstack.data_dir / "devboxes").rglob("*"):
-        if f.is_file() and not f.is_symlink() and f.name != "disk.img":
-            assert SECRET.encode() not in f.read_bytes(), f
+    xstack.assert_secret_nowhere(run["id"], SECRET)
 
 
 def test_a_dropped_stream_is_retried_and_shown_not_fatal(
@@ -171,11 +154,8 @@ def test_ferry_run_watch_shows_the_agents_steps(
                 shell("echo 'old pond, frog leaps in' > haiku.txt")]
 
     openai.responder = poet
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FERRY_")}
-    env.update({"FERRY_URL": xstack.api_url, "PYTHONPATH": str(ROOT)})
-    proc = subprocess.run([sys.executable, "-m", "ferry.cli", "run", "--engine", "codex",
-                           "--model", MODEL, "Write a haiku into haiku.txt", "--watch"],
-                          env=env, capture_output=True, text=True, timeout=180)
+    proc = xstack.cli("run", "--engine", "codex", "--model", MODEL,
+                      "Write a haiku into haiku.txt", "--watch")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for shown in ("thinking: Five, seven, five syllables.",
                   "echo 'old pond, frog leaps in' > haiku.txt", "The haiku is in haiku.txt.",

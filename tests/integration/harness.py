@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 from temporalio.client import Client
 
-from ferry.launcher import dev_server_command, temporal_ready, wait_for
+from ferry.launcher import LaunchError, dev_server_command, temporal_ready, wait_for
 from ferry.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,9 +77,21 @@ class FerryStack:
         return proc
 
     def start_temporal(self) -> None:
-        s = self.settings
-        proc = self._spawn("temporal", dev_server_command(s, self.server_flags))
-        wait_for(lambda: temporal_ready(s), 60, "Temporal dev server", proc, self.log("temporal"))
+        # A port free_port() found free can be taken before the server binds it (by any
+        # outgoing connection's ephemeral port): then pick new ones and start again.
+        for attempt in range(3):
+            s = self.settings
+            proc = self._spawn("temporal", dev_server_command(s, self.server_flags))
+            try:
+                wait_for(lambda s=s: temporal_ready(s), 60, "Temporal dev server", proc,
+                         self.log("temporal"))
+                return
+            except LaunchError as e:
+                if "address already in use" not in str(e) or attempt == 2:
+                    raise
+                self.procs.pop("temporal", None)
+                self.env["FERRY_TEMPORAL_PORT"] = str(free_port())
+                self.env["FERRY_TEMPORAL_UI_PORT"] = str(free_port())
 
     def start_worker(self, name: str = "worker", env: dict[str, str] | None = None) -> None:
         if env and "FERRY_WORKER_HOST" in env:

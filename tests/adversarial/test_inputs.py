@@ -26,7 +26,7 @@ def strict(tmp_path_factory, docker_client) -> Iterator[FerryStack]:
 def containers(stack: FerryStack) -> int:
     """DevBoxes of this stack's worker (other stacks on the machine may be busy)."""
     label = f"ferry.host={stack.env['FERRY_WORKER_HOST']}"
-    return len(docker.from_env().containers.list(all=True, filters={"label": label}))
+    return len(docker.from_env().containers.list(all=True, sparse=True, filters={"label": label}))
 
 
 def raw_post(stack: FerryStack, path: str, text: str) -> httpx.Response:

@@ -51,4 +51,5 @@ def own_stack(tmp_path: Path, docker_client) -> Iterator[FerryStack]:
 
 
 def containers_of(client: docker.DockerClient, run_id: str) -> list:
-    return client.containers.list(all=True, filters={"label": f"ferry.run={run_id}"})
+    return client.containers.list(all=True, sparse=True,
+                                  filters={"label": f"ferry.run={run_id}"})

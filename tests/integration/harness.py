@@ -231,7 +231,8 @@ def remove_devboxes(hosts: set[str], data_dir: Path) -> None:
 
         client = docker.from_env()
         for host in hosts:
-            for c in client.containers.list(all=True, filters={"label": f"ferry.host={host}"}):
+            for c in client.containers.list(all=True, sparse=True,
+                                                 filters={"label": f"ferry.host={host}"}):
                 c.remove(force=True)
     except Exception:  # no Docker (local-backend tests): nothing to remove
         pass

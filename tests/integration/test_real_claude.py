@@ -134,7 +134,7 @@ def test_the_real_key_never_enters_the_devbox_and_the_token_dies_with_the_turn(
     dump = ""
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline and "sleep 6" not in dump:
-        boxes = client.containers.list(filters={"label": f"ferry.run={run['id']}"})
+        boxes = client.containers.list(sparse=True, filters={"label": f"ferry.run={run['id']}"})
         if boxes:
             # From the host, as root: every DevBox process's environment and command line.
             texts = []

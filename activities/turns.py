@@ -59,6 +59,7 @@ MAX_BATCH_STEPS = 100
 MAX_BATCH_BYTES = 128 * 1024
 RUNNER_START_GRACE = 30.0
 RUNNER_STALE_AFTER = 30.0
+DEATH_CHECK_SECONDS = 2.0  # how often a followed turn checks that its container lives
 MAX_TAMPER_STEPS = 20  # forged lines shown per turn; the rest only counted
 MAX_TEXT = 8000
 
@@ -118,11 +119,16 @@ class TurnActivities:
         turn_dir = self.backend.turn_files(inp.run_id, inp.turn_id)
         key = await asyncio.to_thread(self.backend.turn_key, inp.run_id, inp.turn_id)
         await asyncio.to_thread(self._write_spec, inp, adapter, sorted(env), grant is not None)
+        died = await asyncio.to_thread(self.backend.death, inp.devbox)
+        if died:
+            return FollowTurnResult(cursor=cursor, outcome=TurnOutcome(ok=False, error=died),
+                                    devbox_died=died)
         await asyncio.to_thread(self.backend.start_turn, inp.devbox, inp.turn_id, env)
         reader = _Reader(adapter)
         await asyncio.to_thread(self._replay, turn_dir, key, cursor, reader)
         handle = self.client.get_workflow_handle(activity.info().workflow_id)
         deadline = time.monotonic() + self.settings.turn_slice_seconds
+        next_check = time.monotonic() + DEATH_CHECK_SECONDS
         try:
             while True:
                 batch, outcome, more = await asyncio.to_thread(
@@ -145,6 +151,18 @@ class TurnActivities:
                     continue
                 if time.monotonic() > deadline:
                     return FollowTurnResult(cursor=cursor, stored_bytes=reader.stored)
+                if time.monotonic() >= next_check:
+                    next_check = time.monotonic() + DEATH_CHECK_SECONDS
+                    died = await asyncio.to_thread(self.backend.death, inp.devbox)
+                    if died:
+                        # Read once more: whatever the runner wrote before it died counts.
+                        batch, _, _ = await asyncio.to_thread(
+                            self._read, inp, turn_dir, key, cursor, reader)
+                        if batch.steps:
+                            await handle.signal("add_steps", batch)
+                        return FollowTurnResult(cursor=batch.cursor, stored_bytes=reader.stored,
+                                                outcome=TurnOutcome(ok=False, error=died),
+                                                devbox_died=died)
                 lost = await asyncio.to_thread(self._runner_lost, inp, turn_dir, key, cursor)
                 if lost:
                     return FollowTurnResult(cursor=cursor, outcome=TurnOutcome(ok=False, error=lost),

@@ -1,6 +1,10 @@
-"""Talking to Temporal about Runs: start, describe, query, list, cancel, rename.
+"""Talking to Temporal about Runs: start, describe, query, list, cancel, rename, reopen.
 
-Routes stay thin; everything Temporal-specific about Runs lives here.
+Routes stay thin; everything Temporal-specific about Runs lives here. An open Run is read
+through its workflow's queries; a closed one from the final record its workflow wrote to
+the artifact store. A message or review for a closed Run whose DevBox is still kept claims
+the DevBox from its keeper and reopens the Run: a new execution of the same workflow id,
+started together with the Update (Update-with-start).
 """
 
 from __future__ import annotations
@@ -9,14 +13,20 @@ import asyncio
 import base64
 import binascii
 import hashlib
+import json
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from pydantic import ValidationError
 from temporalio.client import (
     Client,
+    WithStartWorkflowOperation,
+    WorkflowExecution,
+    WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowHandle,
+    WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
 )
 from temporalio.common import (
@@ -34,7 +44,9 @@ from ferry.inputs import image_allowed, image_problem, repo_problem, ticket_host
 from ferry.questions import AnswersIn
 from ferry.schemas import (
     MAX_TITLE_CHARS,
+    KeeperClaim,
     MessageIn,
+    ReleaseResult,
     ReviewIn,
     RunCreate,
     RunList,
@@ -48,6 +60,7 @@ from ferry.schemas import (
     TargetPublic,
     TimelineTail,
     default_title,
+    keeper_id_for,
     workflow_id_for,
 )
 from ferry.settings import Settings
@@ -110,6 +123,44 @@ def open_page_token(text: str) -> bytes:
     return token
 
 
+def _iso(t: datetime) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _list_key(wf: WorkflowExecution) -> tuple[datetime, str]:
+    created = wf.typed_search_attributes.get(sa.CREATED) or wf.start_time
+    return created, wf.id
+
+
+def _after_cursor(wf: WorkflowExecution, cursor: tuple[datetime, str] | None) -> bool:
+    return cursor is None or _list_key(wf) < cursor
+
+
+FINISHED = {RunStatus.completed.value, RunStatus.failed.value, RunStatus.cancelled.value}
+
+
+def _list_status(wf: WorkflowExecution) -> str:
+    """A workflow closed outside Ferry (terminated, timed out) left its status open."""
+    status = wf.typed_search_attributes.get(sa.STATUS) or ""
+    if wf.status != WorkflowExecutionStatus.RUNNING and status not in FINISHED:
+        return RunStatus.failed.value
+    return status
+
+
+def _seal_list_cursor(created: datetime, wf_id: str) -> str:
+    return seal_page_token(json.dumps([_iso(created), wf_id]).encode())
+
+
+def _open_list_cursor(text: str) -> tuple[datetime, str]:
+    raw = open_page_token(text)
+    try:
+        created, wf_id = json.loads(raw)
+        return datetime.fromisoformat(created.replace("Z", "+00:00")), str(wf_id)
+    except (ValueError, TypeError) as e:
+        raise InvalidRun("page_token", "page_token is not a token this API handed out",
+                         "query") from e
+
+
 def new_run_id() -> str:
     return secrets.token_hex(6)
 
@@ -167,7 +218,9 @@ class RunService:
             RunWorkflowInput(spec=spec),
             id=workflow_id_for(spec.id),
             task_queue=self.settings.task_queue,
-            search_attributes=self.search_attributes(spec, extra_attrs),
+            search_attributes=self.search_attributes(
+                spec, [SearchAttributePair(sa.CREATED, datetime.now(UTC)),
+                       *(extra_attrs or [])]),
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             id_reuse_policy=(WorkflowIDReusePolicy.REJECT_DUPLICATE if reject_duplicate
                              else WorkflowIDReusePolicy.ALLOW_DUPLICATE),
@@ -231,11 +284,18 @@ class RunService:
             run_as_root=bool(body.run_as_root),
             env=body.env or {},
             network=body.network,
+            host_lost_after=s.host_lost_after,
         )
 
     async def _check_policy(self, body: RunCreate) -> None:
         """Inputs that could make the worker reach into its own host or network."""
         s = self.settings
+        if body.target is not None:
+            known = [t.host for t in await read_targets(self.client)]
+            if body.target not in known:
+                listed = ", ".join(sorted(known)) or "none registered yet"
+                raise InvalidRun("target", f"unknown target {body.target!r}: the known targets "
+                                           f"(GET /targets) are {listed}")
         allow = s.local_repos_allowed
         if body.repo is not None:
             problem = await asyncio.to_thread(repo_problem, body.repo, allow)
@@ -253,88 +313,141 @@ class RunService:
             if problem:
                 raise InvalidRun("ticket_url", problem)
 
-    async def _describe_status(self, run_id: str) -> WorkflowExecutionStatus:
+    async def _describe(self, run_id: str) -> WorkflowExecutionDescription:
+        """The latest execution of the Run's workflow."""
         try:
-            desc = await self.handle(run_id).describe()
+            return await self.handle(run_id).describe()
         except RPCError as e:
             if e.status == RPCStatusCode.NOT_FOUND:
                 raise RunNotFound(run_id) from e
             raise
+
+    async def _describe_status(self, run_id: str) -> WorkflowExecutionStatus:
+        desc = await self._describe(run_id)
         assert desc.status is not None
         return desc.status
 
     async def get(self, run_id: str) -> RunPublic:
-        try:
-            return await self.handle(run_id).query("details", result_type=RunPublic)
-        except RPCError as e:
-            if e.status == RPCStatusCode.NOT_FOUND:
-                raise RunNotFound(run_id) from e
-            raise
+        desc = await self._describe(run_id)
+        if desc.status == WorkflowExecutionStatus.RUNNING:
+            try:
+                return await self.handle(run_id).query("details", result_type=RunPublic)
+            except (WorkflowQueryFailedError, RPCError):
+                # It closed between describe and query: read what it left behind.
+                desc = await self._describe(run_id)
+                if desc.status == WorkflowExecutionStatus.RUNNING:
+                    raise
+        return await self._closed_view(run_id, desc)
+
+    async def _closed_view(self, run_id: str, desc: WorkflowExecutionDescription) -> RunPublic:
+        """A closed Run: its final record, or (closed outside Ferry) what its start said."""
+        record = await asyncio.to_thread(self.store.read_record, run_id)
+        if record is not None and (record.run.completed_at is None or desc.close_time is None
+                                   or record.run.completed_at <= desc.close_time):
+            return record.run
+        inp = await self._started_with(run_id, desc.run_id)
+        how = {WorkflowExecutionStatus.TERMINATED: "terminated",
+               WorkflowExecutionStatus.TIMED_OUT: "timed out"}.get(
+            desc.status, (desc.status.name.lower() if desc.status else "closed"))
+        spec, st = inp.spec, inp.state
+        return RunPublic(
+            id=run_id, title=desc.typed_search_attributes.get(sa.TITLE) or spec.title,
+            status=RunStatus.failed, engine=spec.engine, mode=spec.mode,
+            target=(st.target if st else None) or spec.target,
+            image=(st.image if st else None) or spec.image, instructions=spec.instructions,
+            created_at=(st.created_at if st else None) or desc.start_time,
+            started_at=st.started_at if st else None, completed_at=desc.close_time,
+            duration_seconds=None, devboxes=st.devboxes if st else [], summary=None,
+            error=f"the Run's workflow was {how} outside Ferry (in Temporal)",
+            running=None, step_count=(st.next_seq - 1) if st else 0,
+            temporal_workflow_id=desc.id, repo=spec.repo, branch=spec.branch,
+            ticket_url=spec.ticket_url, network=spec.network)
+
+    async def _started_with(self, run_id: str, execution: str | None) -> RunWorkflowInput:
+        handle = self.client.get_workflow_handle(workflow_id_for(run_id), run_id=execution)
+        async for event in handle.fetch_history_events():
+            payloads = event.workflow_execution_started_event_attributes.input.payloads
+            decoded = await self.client.data_converter.decode(list(payloads), [RunWorkflowInput])
+            return decoded[0]
+        raise RunNotFound(run_id)
 
     async def list(self, status: RunStatus | None, limit: int, page_token: str | None,
                    schedule: str | None = None) -> RunList:
-        query = f"WorkflowType = '{WORKFLOW_TYPE}'"
-        if status is not None:
-            query += f" AND {sa.STATUS.name} = '{status.value}'"
+        """Newest first by creation, stable as Runs close or reopen.
+
+        Temporal's SQL visibility cannot order by an attribute, so the API reads windows
+        of `FerryCreatedAt` (newest first, each wider than the last) until it has a page,
+        keeps the latest execution of each Run, and sorts. The page token is the creation
+        time and id of the last Run handed out.
+        """
+        base = f"WorkflowType = '{WORKFLOW_TYPE}' AND ExecutionStatus != 'ContinuedAsNew'"
         if schedule is not None:
-            query += f" AND {sa.SCHEDULE.name} = '{schedule}'"
-        token: bytes | None = None
-        if page_token:
-            token = open_page_token(page_token)
-        it = self.client.list_workflows(query, page_size=limit, next_page_token=token)
-        try:
-            await it.fetch_next_page()
-        except RPCError as e:
-            if e.status == RPCStatusCode.INVALID_ARGUMENT:
-                raise InvalidRun("page_token", "page_token is not a token this API handed out",
-                                 "query") from e
-            raise
-        runs = []
-        for wf in it.current_page or []:
-            attrs = wf.typed_search_attributes
-            runs.append(RunListItem(
-                id=wf.id.removeprefix("run-"),
-                title=attrs.get(sa.TITLE) or "",
-                status=attrs.get(sa.STATUS) or "",
-                engine=attrs.get(sa.ENGINE) or "",
-                target=attrs.get(sa.TARGET),
-                schedule_id=attrs.get(sa.SCHEDULE),
-                created_at=wf.start_time,
-                closed_at=wf.close_time,
-            ))
-        next_token = it.next_page_token
-        return RunList(
-            runs=runs,
-            next_page_token=seal_page_token(next_token) if next_token else None,
-        )
+            base += f" AND {sa.SCHEDULE.name} = '{schedule}'"
+        cursor = _open_list_cursor(page_token) if page_token else None
+        hi = cursor[0] if cursor else datetime.now(UTC) + timedelta(days=1)
+        inclusive = True
+        span = timedelta(hours=1)
+        latest: dict[str, WorkflowExecution] = {}
+        more = False
+        while True:
+            lo = hi - span
+            window = (f"{base} AND {sa.CREATED.name} {'<=' if inclusive else '<'} "
+                      f"'{_iso(hi)}' AND {sa.CREATED.name} >= '{_iso(lo)}'")
+            async for wf in self.client.list_workflows(window, page_size=1000):
+                seen = latest.get(wf.id)
+                if seen is None or wf.start_time > seen.start_time:
+                    latest[wf.id] = wf
+            picked = [wf for wf in latest.values() if _after_cursor(wf, cursor)
+                      and (status is None or _list_status(wf) == status.value)]
+            older = (await self.client.count_workflows(
+                f"{base} AND {sa.CREATED.name} < '{_iso(lo)}'")).count
+            if len(picked) > limit or older == 0:
+                more = len(picked) > limit
+                break
+            hi, inclusive, span = lo, False, span * 4
+        picked.sort(key=_list_key, reverse=True)
+        page = picked[:limit]
+        runs = [RunListItem(
+            id=wf.id.removeprefix("run-"),
+            title=wf.typed_search_attributes.get(sa.TITLE) or "",
+            status=_list_status(wf),
+            engine=wf.typed_search_attributes.get(sa.ENGINE) or "",
+            target=wf.typed_search_attributes.get(sa.TARGET),
+            schedule_id=wf.typed_search_attributes.get(sa.SCHEDULE),
+            created_at=_list_key(wf)[0],
+            closed_at=wf.close_time,
+        ) for wf in page]
+        token = _seal_list_cursor(*_list_key(page[-1])) if more and page else None
+        return RunList(runs=runs, next_page_token=token)
 
     async def timeline(self, run_id: str, after: int = 0) -> TimelineRead:
         """Archived chunks plus the workflow's live tail, as one ordered list after `after`."""
-        status = await self._describe_status(run_id)
-        if status != WorkflowExecutionStatus.RUNNING:
-            # A closed Run archived every step before it ended; no worker needed to read it.
-            steps = self.store.read_timeline(run_id, after)
-            final = await self._final_status(run_id, status)
-            return TimelineRead(steps=steps, status=final, finished=True)
-        tail: TimelineTail = await self.handle(run_id).query("tail", after, result_type=TimelineTail)
-        archived = [s for s in self.store.read_timeline(run_id, after) if s.seq <= tail.archived_upto]
-        return TimelineRead(steps=archived + tail.steps, status=tail.status,
-                            finished=tail.status.finished)
-
-    async def _final_status(self, run_id: str, status: WorkflowExecutionStatus) -> RunStatus:
-        if status == WorkflowExecutionStatus.COMPLETED:
-            return RunStatus.completed
-        if status == WorkflowExecutionStatus.CANCELED:
-            return RunStatus.cancelled
-        if status == WorkflowExecutionStatus.RUNNING:
-            return (await self.get(run_id)).status
-        return RunStatus.failed
+        desc = await self._describe(run_id)
+        if desc.status == WorkflowExecutionStatus.RUNNING:
+            try:
+                tail: TimelineTail = await self.handle(run_id).query(
+                    "tail", after, result_type=TimelineTail)
+            except (WorkflowQueryFailedError, RPCError):
+                desc = await self._describe(run_id)
+                if desc.status == WorkflowExecutionStatus.RUNNING:
+                    raise
+            else:
+                archived = [s for s in self.store.read_timeline(run_id, after)
+                            if s.seq <= tail.archived_upto]
+                return TimelineRead(steps=archived + tail.steps, status=tail.status,
+                                    finished=tail.status.finished)
+        # A closed Run archived every step before it ended; no worker needed to read it.
+        steps = self.store.read_timeline(run_id, after)
+        final = (await self._closed_view(run_id, desc)).status
+        return TimelineRead(steps=steps, status=final, finished=True)
 
     async def cancel(self, run_id: str) -> RunPublic:
         status = await self._describe_status(run_id)
         if status != WorkflowExecutionStatus.RUNNING:
             run = await self.get(run_id)
-            raise RunConflict(f"Run {run_id} has already finished ({run.status.value})")
+            extra = (f"; to remove its kept DevBox now, DELETE /runs/{run_id}/devbox "
+                     f"(ferry release {run_id})") if run.keep_alive_until else ""
+            raise RunConflict(f"Run {run_id} has already finished ({run.status.value}){extra}")
         await self.handle(run_id).cancel()
         return await self.get(run_id)
 
@@ -351,26 +464,88 @@ class RunService:
             raise RunConflict(message) from e
 
     async def send_message(self, run_id: str, body: MessageIn) -> RunPublic:
-        status = await self._describe_status(run_id)
-        if status != WorkflowExecutionStatus.RUNNING:
-            raise RunConflict(
-                f"Run {run_id} has finished and its DevBox is gone; start a new Run from this "
+        gone = (f"Run {run_id} has finished and its DevBox is gone; start a new Run from this "
                 f'one\'s spec with POST /runs {{"from_run": "{run_id}"}}')
-        try:
-            return await self.handle(run_id).execute_update("send_message", body,
-                                                            result_type=RunPublic)
-        except WorkflowUpdateFailedError as e:
-            raise RunConflict(_update_failure(e)[1]) from e
+        return await self._to_run(run_id, "send_message", body, gone)
 
     async def review(self, run_id: str, body: ReviewIn) -> RunPublic:
-        status = await self._describe_status(run_id)
-        if status != WorkflowExecutionStatus.RUNNING:
-            raise RunConflict(f"Run {run_id} has finished and its DevBox is gone; review it "
-                              "while its DevBox is kept alive (keep_alive)")
+        gone = (f"Run {run_id} has finished and its DevBox is gone; review it while its "
+                "DevBox is kept alive (keep_alive)")
+        return await self._to_run(run_id, "review", body, gone)
+
+    async def _to_run(self, run_id: str, update: str, body: MessageIn | ReviewIn,
+                      gone: str) -> RunPublic:
+        """An Update for the open Run, or one that reopens a closed Run in its DevBox."""
+        for _ in range(4):
+            desc = await self._describe(run_id)
+            try:
+                if desc.status == WorkflowExecutionStatus.RUNNING:
+                    return await self.handle(run_id).execute_update(update, body,
+                                                                    result_type=RunPublic)
+                reopened = await self._reopen(run_id, desc, update, body, gone)
+            except WorkflowUpdateFailedError as e:
+                kind, message = _update_failure(e)
+                if kind != "Closing":
+                    raise RunConflict(message) from e
+                await self._wait_closed(run_id)
+                continue
+            if reopened is not None:
+                return reopened
+            await asyncio.sleep(0.3)  # someone else reopened it just now: send to that
+        raise RunConflict(gone)
+
+    async def _wait_closed(self, run_id: str, timeout: float = 10.0) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while await self._describe_status(run_id) == WorkflowExecutionStatus.RUNNING:
+            if asyncio.get_running_loop().time() > deadline:
+                return
+            await asyncio.sleep(0.1)
+
+    async def _reopen(self, run_id: str, desc: WorkflowExecutionDescription, update: str,
+                      body: MessageIn | ReviewIn, gone: str) -> RunPublic | None:
+        """Claim the closed Run's kept DevBox and start a new execution with the Update.
+
+        None when the claim failed because the Run was reopened meanwhile."""
+        record = await asyncio.to_thread(self.store.read_record, run_id)
+        if record is None or record.run.status != RunStatus.completed or \
+                record.input.state is None or not record.run.keep_alive_until:
+            raise RunConflict(gone)
+        if isinstance(body, ReviewIn) and body.action == "accept" and \
+                record.run.workspace is None:
+            raise RunConflict("nothing to accept: this Run has no repository")
+        keeper = self.client.get_workflow_handle(keeper_id_for(run_id))
         try:
-            return await self.handle(run_id).execute_update("review", body, result_type=RunPublic)
-        except WorkflowUpdateFailedError as e:
-            raise RunConflict(_update_failure(e)[1]) from e
+            await keeper.execute_update("claim", result_type=KeeperClaim)
+        except (WorkflowUpdateFailedError, RPCError) as e:
+            if await self._describe_status(run_id) == WorkflowExecutionStatus.RUNNING:
+                return None
+            raise RunConflict(gone) from e
+        state = record.input.state.model_copy(update={"phase": "keep_alive"})
+        ours = {key.name for key in sa.ALL}
+        attrs = TypedSearchAttributes([pair for pair in desc.typed_search_attributes
+                                       if pair.key.name in ours])
+        start = WithStartWorkflowOperation(
+            WORKFLOW_TYPE, RunWorkflowInput(spec=record.input.spec, state=state),
+            id=workflow_id_for(run_id), task_queue=self.settings.task_queue,
+            search_attributes=attrs, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE)
+        return await self.client.execute_update_with_start_workflow(
+            update, body, start_workflow_operation=start, result_type=RunPublic)
+
+    async def release(self, run_id: str) -> ReleaseResult:
+        """Remove a finished Run's kept DevBox now, rather than at the end of keep-alive."""
+        status = await self._describe_status(run_id)
+        if status == WorkflowExecutionStatus.RUNNING:
+            raise RunConflict(f"Run {run_id} is still working in its DevBox: cancel it "
+                              "(POST /runs/{id}/cancel) and its DevBox goes with it")
+        try:
+            await self.client.get_workflow_handle(keeper_id_for(run_id)).execute_update(
+                "release")
+        except (WorkflowUpdateFailedError, RPCError) as e:
+            raise RunConflict(f"Run {run_id} has no DevBox kept: it was removed already") \
+                from e
+        return ReleaseResult(run_id=run_id, released=True,
+                             detail="the DevBox is being removed")
 
     async def targets(self) -> list[TargetPublic]:
         return [TargetPublic(**t.model_dump(), healthy=is_healthy(t))

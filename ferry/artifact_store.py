@@ -14,9 +14,10 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from ferry.schemas import Step
+from ferry.schemas import RunRecord, Step
 
 TIMELINE_DIR = "timeline"
+RECORD = "run.json"
 
 
 # The suffix of a file still being written (hidden from listings until it is complete).
@@ -64,6 +65,17 @@ class ArtifactStore:
             os.replace(tmp, dest)
         finally:
             tmp.unlink(missing_ok=True)
+
+    def write_record(self, record: RunRecord) -> None:
+        self.write_bytes(record.run.id, RECORD, record.model_dump_json().encode())
+
+    def read_record(self, run_id: str) -> RunRecord | None:
+        """A closed Run's final record; None if it never closed through Ferry."""
+        try:
+            data = self.path(run_id, RECORD).read_bytes()
+        except (OSError, UnsafePath):
+            return None
+        return RunRecord.model_validate_json(data)
 
     def copy_in(self, run_id: str, rel: str, src: Path) -> None:
         dest = self.path(run_id, rel)

@@ -560,6 +560,13 @@ def cancel(run_id: str) -> None:
 
 
 @app.command()
+def release(run_id: str) -> None:
+    """Remove a finished Run's kept DevBox now (no more follow-ups or reviews for it)."""
+    r = Api().json("DELETE", f"/runs/{run_id}/devbox")
+    out.print(f"Run {r['run_id']}: {r['detail']}")
+
+
+@app.command()
 def rename(run_id: str, title: str) -> None:
     """Give a Run a new title."""
     r = Api().json("PATCH", f"/runs/{run_id}", json={"title": title})

@@ -52,6 +52,11 @@ def workflow_id_for(run_id: str) -> str:
     return f"run-{run_id}"
 
 
+def keeper_id_for(run_id: str) -> str:
+    """The DevBoxKeeper workflow that holds a closed Run's DevBoxes."""
+    return f"devbox-{run_id}"
+
+
 def is_valid_run_id(run_id: str) -> bool:
     return bool(_RUN_ID_RE.match(run_id))
 
@@ -255,6 +260,8 @@ class RunSpec(BaseModel):
     run_as_root: bool = False
     env: dict[str, str] = Field(default_factory=dict)
     network: Network | None = None  # None: the worker's default
+    # How long a host-bound activity may wait for its host before the host counts as gone.
+    host_lost_after: timedelta = timedelta(minutes=3)
 
 
 class ReviewIn(ApiInput):
@@ -367,6 +374,7 @@ class DevBoxInfo(BaseModel):
     launched_at: datetime | None = None
     hibernated_at: datetime | None = None
     removed_at: datetime | None = None
+    died: str | None = None  # why the container stopped without Ferry stopping it
 
 
 class StepIn(BaseModel):
@@ -457,6 +465,7 @@ class FollowTurnResult(BaseModel):
     cursor: TurnCursor
     outcome: TurnOutcome | None = None
     stored_bytes: int = 0
+    devbox_died: str | None = None  # set when the turn ended because the container died
 
 
 class LaunchInput(BaseModel):
@@ -556,7 +565,7 @@ class ReportInput(BaseModel):
 
 
 Phase = Literal["resolve", "choose_target", "launch", "turn", "waiting", "report", "keep_alive",
-                "teardown", "done"]
+                "teardown", "close", "done"]
 
 
 class RunState(BaseModel):
@@ -641,6 +650,7 @@ class RunPublic(BaseModel):
     waiting_since: datetime | None = None
     queued_messages: int = 0
     keep_alive_until: datetime | None = None
+    devbox_note: str | None = None  # e.g. the host was gone when its DevBox was to be removed
     from_run: str | None = None
     keep_alive_seconds: float = 0
     idle_timeout_seconds: float = 0
@@ -696,3 +706,41 @@ class TimelineTail(BaseModel):
     archived_upto: int
     status: RunStatus
     next_seq: int
+
+
+# ---------------------------------------------------------------- closed Runs and kept DevBoxes
+
+
+class RunRecord(BaseModel):
+    """What a Run's workflow writes to the artifact store when it closes: the Run as the API
+    shows it, and the input a follow-up's new execution of the same workflow id starts from."""
+
+    run: RunPublic
+    input: RunWorkflowInput
+
+
+class KeeperInput(BaseModel):
+    """A closed Run's DevBoxes, kept until `until` for follow-ups, then removed."""
+
+    run_id: str
+    devboxes: list[DevBoxInfo]
+    until: datetime
+    host_lost_after: timedelta = timedelta(minutes=3)
+
+
+class KeeperClaim(BaseModel):
+    """The DevBoxes a follow-up took back from their keeper."""
+
+    devboxes: list[DevBoxInfo]
+
+
+class DevBoxesRemoved(BaseModel):
+    run_id: str
+    removed_at: datetime
+    note: str | None = None  # e.g. the host was gone: its reaper removes the container later
+
+
+class ReleaseResult(BaseModel):
+    run_id: str
+    released: bool
+    detail: str

@@ -10,8 +10,11 @@ TARGET = SearchAttributeKey.for_keyword("FerryTarget")
 TITLE = SearchAttributeKey.for_text("FerryTitle")
 SCHEDULE = SearchAttributeKey.for_keyword("FerrySchedule")
 TRIGGER = SearchAttributeKey.for_keyword("FerryTrigger")
+# When the Run was created: the same for every execution of its workflow id (follow-ups
+# reopen a Run as a new execution), so lists sort and page by it.
+CREATED = SearchAttributeKey.for_datetime("FerryCreatedAt")
 
-ALL = (STATUS, ENGINE, TARGET, TITLE, SCHEDULE, TRIGGER)
+ALL = (STATUS, ENGINE, TARGET, TITLE, SCHEDULE, TRIGGER, CREATED)
 
 
 def dev_server_flags() -> list[str]:

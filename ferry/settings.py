@@ -112,6 +112,10 @@ class Settings(BaseSettings):
     idle_timeout: Duration = timedelta(minutes=10)
     question_timeout: Duration = timedelta(days=7)
     on_timeout: Literal["use_defaults", "fail"] = "fail"
+    # A Run's host counts as gone when nothing there takes its work for this long.
+    host_lost_after: Duration = timedelta(minutes=3)
+    # How often each worker removes DevBoxes no open Run or keeper owns.
+    reap_interval: Duration = timedelta(minutes=1)
 
     @property
     def local_repos_allowed(self) -> bool:

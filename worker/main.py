@@ -22,6 +22,7 @@ from activities.devbox_lifecycle import DevBoxActivities
 from activities.engine_probe import ProbeActivities
 from activities.engines.openai_loop import ModelCallActivities
 from activities.gateway.service import GatewayService
+from activities.reaper import Reaper
 from activities.reporting import ReportActivities
 from activities.targets import TargetActivities, heartbeat_forever
 from activities.tickets import TicketActivities
@@ -31,6 +32,7 @@ from activities.workspace import WorkspaceActivities
 from ferry.artifact_store import ArtifactStore
 from ferry.settings import Settings, SettingsError, get_settings
 from ferry.temporal_client import connect, ensure_search_attributes
+from workflows.devbox_keeper import DevBoxKeeper
 from workflows.run_workflow import RunWorkflow
 from workflows.targets_workflow import TargetsWorkflow
 
@@ -55,8 +57,9 @@ def build_workers(client: Client, settings: Settings, backend: DevBoxBackend,
     shared = Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[RunWorkflow, TargetsWorkflow],
+        workflows=[RunWorkflow, DevBoxKeeper, TargetsWorkflow],
         activities=[devbox.launch_devbox, archive.archive_steps, report.report_result,
+                    report.write_run_record, report.mark_devboxes_removed,
                     targets.list_targets, tickets.resolve_ticket],
         **throttle,
     )
@@ -92,10 +95,12 @@ async def run_worker(settings: Settings) -> None:
              settings.host_task_queue)
     async with workers[0], workers[1]:
         heartbeat = asyncio.create_task(heartbeat_forever(client, settings, backend))
+        reaper = asyncio.create_task(Reaper(client, backend).forever(settings.reap_interval))
         print(f"ferry worker ready on {settings.task_queue} + {settings.host_task_queue}",
               flush=True)
         await stop.wait()
         heartbeat.cancel()
+        reaper.cancel()
     await gateway.stop()
 
 

@@ -3,9 +3,16 @@
 Deterministic code only: every side effect is an activity. The Run is a state machine
 over `RunState.phase`:
 
-  choose_target -> launch -> turn <-> waiting (questions) -> report -> keep_alive -> teardown
-                                ^                                          |
-                                +------ follow-up / steering messages -----+
+  choose_target -> launch -> turn <-> waiting (questions) -> report -> close
+                              ^                                   |
+                              +--- steering messages -------------+
+
+The workflow closes when the Run ends, with the Run's outcome (Completed / Failed /
+Canceled). `close` writes the Run's final record to the artifact store and hands its live
+DevBoxes to a DevBoxKeeper workflow, which keeps them for the keep-alive window and then
+removes them. A follow-up or review in that window claims the DevBoxes back and starts a
+new execution of this workflow id from the record's state, in phase `keep_alive`, with the
+follow-up as an Update-with-start: same Run id, same DevBox, same timeline.
 
 Steps stream in as `add_steps` signals from the turn activity; older steps are archived
 to the artifact store so the workflow keeps only a live tail, and history stays small by
@@ -21,7 +28,15 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    TimeoutType,
+    is_cancelled_exception,
+)
+from temporalio.exceptions import (
+    TimeoutError as TemporalTimeout,
+)
 
 with workflow.unsafe.imports_passed_through():
     from activities.engines.script import split_script, summarize
@@ -46,6 +61,7 @@ with workflow.unsafe.imports_passed_through():
         FollowTurnInput,
         FollowTurnResult,
         InboxMessage,
+        KeeperInput,
         LaunchInput,
         MessageIn,
         ModelCallInput,
@@ -56,6 +72,7 @@ with workflow.unsafe.imports_passed_through():
         ResetInput,
         ReviewIn,
         RunPublic,
+        RunRecord,
         RunRename,
         RunState,
         RunStatus,
@@ -69,9 +86,11 @@ with workflow.unsafe.imports_passed_through():
         TurnOutcome,
         TurnUsage,
         WorkspaceInfo,
+        keeper_id_for,
     )
     from ferry.settings import host_queue
     from ferry.tickets import Ticket, parse_ticket_url
+    from workflows.devbox_keeper import DevBoxKeeper
 
 # Steps kept in workflow memory before the oldest are archived, and chunk bounds.
 KEEP_LIVE_STEPS = 300
@@ -86,12 +105,17 @@ SHORT_ACTIVITY = timedelta(minutes=2)
 WORKSPACE_ACTIVITY = timedelta(minutes=10)
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10),
                     maximum_attempts=20, non_retryable_error_types=["DevBoxError"])
+# A reopened Run (follow-up or review of a closed one) whose Update never came closes again.
+RESUME_GRACE = timedelta(seconds=30)
 
 
-def _error_text(err: BaseException) -> str:
+def _error_text(err: BaseException, host: str | None = None) -> str:
     """The message an activity failed with (not the generic "activity error" wrapper)."""
     while isinstance(err, ActivityError) and err.cause is not None:
         err = err.cause
+    if isinstance(err, TemporalTimeout) and err.type == TimeoutType.SCHEDULE_TO_START:
+        return (f"host {host or '(any)'} is gone: no Ferry worker there took the Run's work in "
+                "time (host_lost_after)")
     return str(getattr(err, "message", None) or err) or type(err).__name__
 
 
@@ -111,6 +135,7 @@ class RunWorkflow:
                                            image=inp.spec.image)
         self._archiving = False
         self._reviewing = False
+        self._reviewed = False
 
     # ------------------------------------------------------------------ run
 
@@ -119,6 +144,9 @@ class RunWorkflow:
         st = self.state
         if st.created_at is None:
             st.created_at = workflow.now()
+            if workflow.info().typed_search_attributes.get(sa.CREATED) is None:
+                # Runs a schedule starts carry only the schedule's static attributes.
+                workflow.upsert_search_attributes([sa.CREATED.value_set(st.created_at)])
             st.engine = None if self.spec.engine == "auto" else self.spec.engine
             if self.spec.engine == "script":
                 st.pending_commands = split_script(self.spec.instructions)
@@ -143,8 +171,8 @@ class RunWorkflow:
                     await self._report()
                 elif st.phase == "keep_alive":
                     await self._keep_alive()
-                elif st.phase == "teardown":
-                    await self._teardown()
+                elif st.phase in ("teardown", "close"):
+                    await self._close(archiver)
                 if st.phase in ("turn", "waiting", "keep_alive") and \
                         workflow.info().is_continue_as_new_suggested():
                     await self._archive_all(archiver)
@@ -152,7 +180,7 @@ class RunWorkflow:
                     workflow.continue_as_new(RunWorkflowInput(spec=self.spec, state=st))
         except (asyncio.CancelledError, ActivityError) as e:
             if not is_cancelled_exception(e):
-                st.error = _error_text(e)
+                st.error = _error_text(e, st.target)
                 st.running = None
                 try:
                     await self._report(failed_with=st.error)
@@ -160,25 +188,53 @@ class RunWorkflow:
                     workflow.logger.warning("could not report the failure: %s", again)
                 # Even a Run that had finished before (a review that failed) ends failed.
                 self._set_status(RunStatus.failed, finished=True)
-                await self._teardown()
-                return await self._finish(archiver)
+                await self._close(archiver)
+                return await self._finish()
             st.running = None
             self._add_step(StepIn(kind="message", started_at=workflow.now(),
                                   payload={"role": "system", "text": "Run cancelled by request."}))
             if not st.status.finished:
                 self._set_status(RunStatus.cancelled, finished=True)
-            await self._teardown()
-            await self._archive_all(archiver)
+            await self._close(archiver)
             raise
-        return await self._finish(archiver)
+        return await self._finish()
 
-    async def _finish(self, archiver: asyncio.Task[None]) -> RunPublic:
-        st = self.state
-        await self._archive_all(archiver)
+    async def _finish(self) -> RunPublic:
         await workflow.wait_condition(workflow.all_handlers_finished)
-        if st.error:
-            raise ApplicationError(st.error, type="RunFailed", non_retryable=True)
+        if self.state.error:
+            raise ApplicationError(self.state.error, type="RunFailed", non_retryable=True)
         return self.details()
+
+    def _on_host(self, devbox: DevBoxInfo | None = None) -> dict[str, Any]:
+        """Options of an activity bound to a DevBox's host: it fails, rather than waits
+        forever, when nothing polls that host's queue for `host_lost_after`."""
+        queue = devbox.task_queue if devbox else host_queue(self.state.target or "")
+        return {"task_queue": queue, "schedule_to_start_timeout": self.spec.host_lost_after}
+
+    async def _close(self, archiver: asyncio.Task[None]) -> None:
+        """The Run has ended: archive, write the final record, hand DevBoxes to a keeper."""
+        st = self.state
+        st.phase = "close"
+        st.running = None
+        live = [d for d in st.devboxes if d.removed_at is None]
+        keep = (st.status == RunStatus.completed and self.spec.keep_alive.total_seconds() > 0
+                and bool(live) and not any(d.died for d in live))
+        until = workflow.now() + (self.spec.keep_alive if keep else timedelta(0))
+        st.keep_alive_until = until if keep else None
+        if not st.status.finished:
+            self._set_status(RunStatus.failed if st.error else RunStatus.completed, finished=True)
+        await self._archive_all(archiver)
+        st.phase = "done"
+        record = RunRecord(run=self.details(), input=RunWorkflowInput(spec=self.spec, state=st))
+        await workflow.execute_activity("write_run_record", record,
+                                        start_to_close_timeout=SHORT_ACTIVITY, retry_policy=RETRY)
+        if live:
+            await workflow.start_child_workflow(
+                DevBoxKeeper.run,
+                KeeperInput(run_id=self.spec.id, devboxes=live, until=until,
+                            host_lost_after=self.spec.host_lost_after),
+                id=keeper_id_for(self.spec.id), task_queue=workflow.info().task_queue,
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON)
 
     # ------------------------------------------------------------------ ticket
 
@@ -249,7 +305,7 @@ class RunWorkflow:
             task_queue=queue,
             start_to_close_timeout=LAUNCH_TIMEOUT,
             heartbeat_timeout=timedelta(seconds=30),
-            schedule_to_start_timeout=timedelta(minutes=5) if st.target else None,
+            schedule_to_start_timeout=self.spec.host_lost_after if st.target else None,
             retry_policy=RetryPolicy(maximum_attempts=3, non_retryable_error_types=["DevBoxError"]),
         )
         try:
@@ -275,7 +331,7 @@ class RunWorkflow:
                 "prepare_workspace",
                 PrepareInput(run_id=self.spec.id, devbox=devbox, repo=self.spec.repo,
                              branch=self.spec.branch, ticket=st.ticket),
-                result_type=WorkspaceInfo, task_queue=devbox.task_queue,
+                result_type=WorkspaceInfo, **self._on_host(devbox),
                 start_to_close_timeout=LAUNCH_TIMEOUT,
                 retry_policy=RetryPolicy(maximum_attempts=3,
                                          non_retryable_error_types=["WorkspaceError"]))
@@ -296,7 +352,7 @@ class RunWorkflow:
         started = workflow.now()
         choice: EngineChoice = await workflow.execute_activity(
             "probe_engines", ProbeInput(devbox=devbox), result_type=EngineChoice,
-            task_queue=devbox.task_queue, start_to_close_timeout=SHORT_ACTIVITY,
+            **self._on_host(devbox), start_to_close_timeout=SHORT_ACTIVITY,
             retry_policy=RETRY)
         self._add_step(StepIn(kind="engine", started_at=started, ended_at=workflow.now(),
                               payload=choice.model_dump()))
@@ -362,12 +418,14 @@ class RunWorkflow:
                             max_cost_usd=self.spec.max_cost_usd, spent_usd=st.usage.cost_usd,
                             repo=self.spec.repo),
             result_type=FollowTurnResult,
-            task_queue=devbox.task_queue,
+            **self._on_host(devbox),
             start_to_close_timeout=timedelta(hours=2),
             heartbeat_timeout=TURN_HEARTBEAT,
             retry_policy=RETRY,
         )
         st.output_bytes += res.stored_bytes
+        if res.devbox_died:
+            devbox.died = res.devbox_died
         # Signals sent before the activity returned are applied first; wait for them anyway.
         await workflow.wait_condition(lambda: st.turn_cursor.lines >= res.cursor.lines)
         if res.outcome is not None:
@@ -381,7 +439,7 @@ class RunWorkflow:
             ModelCallInput(run_id=self.spec.id, turn_id=st.turn_id or "", call=st.turn_count,
                            devbox=devbox, prompt=st.turn_prompt, model=self.spec.model,
                            effort=self.spec.effort),
-            result_type=ModelCallResult, task_queue=devbox.task_queue,
+            result_type=ModelCallResult, **self._on_host(devbox),
             start_to_close_timeout=timedelta(minutes=15), retry_policy=RETRY)
         for step in res.steps:
             self._add_step(step)
@@ -449,7 +507,7 @@ class RunWorkflow:
         if devbox and devbox.hibernated_at is None and idle_until < deadline:
             if not await self._wait_answers_until(idle_until):
                 await workflow.execute_activity(
-                    "hibernate_devbox", DevBoxAction(devbox=devbox), task_queue=devbox.task_queue,
+                    "hibernate_devbox", DevBoxAction(devbox=devbox), **self._on_host(devbox),
                     start_to_close_timeout=SHORT_ACTIVITY, retry_policy=RETRY)
                 devbox.hibernated_at = workflow.now()
                 self._add_step(StepIn(kind="message", started_at=workflow.now(), payload={
@@ -498,7 +556,7 @@ class RunWorkflow:
         devbox = st.devboxes[-1]
         if devbox.hibernated_at is not None and devbox.removed_at is None:
             await workflow.execute_activity(
-                "wake_devbox", DevBoxAction(devbox=devbox), task_queue=devbox.task_queue,
+                "wake_devbox", DevBoxAction(devbox=devbox), **self._on_host(devbox),
                 start_to_close_timeout=SHORT_ACTIVITY, retry_policy=RETRY)
             devbox.hibernated_at = None
             self._add_step(StepIn(kind="message", started_at=workflow.now(),
@@ -568,7 +626,8 @@ class RunWorkflow:
         st.summary = summary
         status = RunStatus.failed if st.error else RunStatus.completed
         started = workflow.now()
-        awake = [d for d in st.devboxes if d.removed_at is None and d.hibernated_at is None]
+        awake = [d for d in st.devboxes if d.removed_at is None and d.hibernated_at is None
+                 and d.died is None]
         if awake:
             result: AttemptResult = await workflow.execute_activity(
                 "collect_results",
@@ -576,7 +635,7 @@ class RunWorkflow:
                              turn_ids=[f"t{i}" for i in range(1, st.turn_count + 1)],
                              base_commit=st.workspace.base_commit if st.workspace else None,
                              artifacts=self.spec.artifacts),
-                result_type=AttemptResult, task_queue=awake[-1].task_queue,
+                result_type=AttemptResult, **self._on_host(awake[-1]),
                 start_to_close_timeout=WORKSPACE_ACTIVITY, retry_policy=RETRY)
             st.attempts = [a for a in st.attempts if a.attempt != st.attempt] + [result]
         await workflow.execute_activity(
@@ -600,36 +659,33 @@ class RunWorkflow:
                                       "exit_code": outcome.exit_code}
         self._add_step(StepIn(kind="report_result", started_at=started, ended_at=workflow.now(),
                               payload=payload))
-        live = any(d.removed_at is None for d in st.devboxes)
+        live = any(d.removed_at is None and d.died is None for d in st.devboxes)
+        self._set_status(status, finished=True)
         # A message that arrived while reporting still gets its follow-up turn. A failed
         # Run's DevBox is not kept: whatever broke it (or was done in it) goes with it.
-        wanted = self.spec.keep_alive.total_seconds() > 0 or bool(st.inbox)
-        if live and wanted and status == RunStatus.completed:
-            st.keep_alive_until = workflow.now() + self.spec.keep_alive
-            self._set_status(status, finished=True)
-            st.phase = "keep_alive"
-        else:
-            st.phase = "teardown"
+        st.phase = "keep_alive" if live and st.inbox and status == RunStatus.completed \
+            else "close"
 
     async def _keep_alive(self) -> None:
-        """The DevBox stays up for follow-ups; a message starts a new turn in it."""
+        """A finished Run with its DevBox: a message starts a new turn in it, a reject a new
+        attempt, an accept runs in its handler. Entered when a message arrived while
+        reporting, or as a reopened execution whose action comes as an Update-with-start."""
         st = self.state
-        assert st.keep_alive_until is not None
-        remaining = (st.keep_alive_until - workflow.now()).total_seconds()
-        if not st.inbox and st.reject_with is None and remaining > 0:
+        if not st.inbox and st.reject_with is None and not self._reviewed:
             try:
-                await workflow.wait_condition(lambda: bool(st.inbox) or st.reject_with is not None,
-                                              timeout=timedelta(seconds=remaining))
+                await workflow.wait_condition(
+                    lambda: bool(st.inbox) or st.reject_with is not None or self._reviewed,
+                    timeout=RESUME_GRACE)
             except TimeoutError:
                 pass
-        # An accept in progress needs the workspace: the window closes after it.
+        # An accept in progress needs the workspace: the Run closes after it.
         await workflow.wait_condition(lambda: not self._reviewing)
+        self._reviewed = False
         if st.reject_with is not None:
             await self._start_attempt(st.reject_with)
             return
         if not st.inbox:
-            st.keep_alive_until = None
-            st.phase = "teardown"
+            st.phase = "close"
             return
         await self._wake()
         st.keep_alive_until = None
@@ -649,7 +705,7 @@ class RunWorkflow:
             await workflow.execute_activity(
                 "reset_workspace", ResetInput(run_id=self.spec.id, devbox=devbox,
                                               base_commit=st.workspace.base_commit),
-                task_queue=devbox.task_queue, start_to_close_timeout=WORKSPACE_ACTIVITY,
+                **self._on_host(devbox), start_to_close_timeout=WORKSPACE_ACTIVITY,
                 retry_policy=RETRY)
         st.attempt += 1
         st.attempt_commands_base = st.commands_total
@@ -672,19 +728,6 @@ class RunWorkflow:
             "role": "system", "text": f"Attempt {st.attempt} started (previous one rejected)."}))
         self._set_status(RunStatus.in_progress)
         self._start_turn()
-
-    async def _teardown(self) -> None:
-        st = self.state
-        for devbox in st.devboxes:
-            if devbox.removed_at is None:
-                await workflow.execute_activity(
-                    "teardown_devbox", devbox, task_queue=devbox.task_queue,
-                    start_to_close_timeout=SHORT_ACTIVITY, retry_policy=RETRY,
-                )
-                devbox.removed_at = workflow.now()
-        st.phase = "done"
-        if not st.status.finished:
-            self._set_status(RunStatus.failed if st.error else RunStatus.completed, finished=True)
 
     # ------------------------------------------------------------------ timeline
 
@@ -784,6 +827,8 @@ class RunWorkflow:
 
     def _check_message(self, body: MessageIn) -> None:
         st = self.state
+        if st.phase in ("close", "done") and st.status == RunStatus.completed:
+            raise ApplicationError("the Run is closing; send again to reopen it", type="Closing")
         if st.phase in ("teardown", "done") or (st.status.finished and st.phase != "keep_alive"):
             raise ApplicationError(
                 f"Run {self.spec.id} has finished and its DevBox is gone; start a new Run from "
@@ -826,7 +871,7 @@ class RunWorkflow:
                             snapshot_commit=current[0].snapshot_commit if current else None,
                             previous_commit=st.accepted.commit if st.accepted else None,
                             pr_url=st.accepted.pr_url if st.accepted else None),
-                result_type=AcceptResult, task_queue=devbox.task_queue,
+                result_type=AcceptResult, **self._on_host(devbox),
                 start_to_close_timeout=SHORT_ACTIVITY,
                 retry_policy=RetryPolicy(maximum_attempts=3,
                                          non_retryable_error_types=["WorkspaceError",
@@ -837,6 +882,7 @@ class RunWorkflow:
             self._reviewing = False
         st.accepted = result
         st.accepted_turns = st.turn_count
+        self._reviewed = True
         self._add_step(StepIn(kind="review", started_at=workflow.now(), payload={
             "action": "accepted", **result.model_dump()}))
 
@@ -846,6 +892,9 @@ class RunWorkflow:
 
     def _check_review(self, body: ReviewIn) -> None:
         st = self.state
+        if st.phase in ("close", "done") and st.status == RunStatus.completed:
+            raise ApplicationError("the Run is closing; review again to reopen it",
+                                   type="Closing")
         if st.phase != "keep_alive" or st.reject_with is not None or st.inbox:
             raise ApplicationError(
                 f"Run {self.spec.id} cannot be reviewed now (status {st.status.value}): review a "

@@ -211,6 +211,22 @@ class DevBoxBackend(ABC):
         """Start a hibernated DevBox again."""
         return None
 
+    def death(self, info: DevBoxInfo) -> str | None:
+        """Why the DevBox stopped without Ferry stopping it, if it did (None: alive)."""
+        return None  # a local directory cannot die
+
+    def run_ids(self) -> list[str]:
+        """Runs with a DevBox (container or host directory) on this host, for the reaper."""
+        base = self.settings.data_dir / "devboxes"
+        try:
+            return sorted(p.name for p in base.iterdir() if p.is_dir())
+        except OSError:
+            return []
+
+    def discard(self, run_id: str) -> None:
+        """Remove whatever this host holds for a Run, knowing only its id (the reaper)."""
+        self.remove_host_dir(run_id)
+
     @abstractmethod
     def remove(self, info: DevBoxInfo) -> None:
         """Destroy the DevBox and its files; safe to call again."""

@@ -248,6 +248,30 @@ class DockerBackend(DevBoxBackend):
         except DevBoxError:
             return False
 
+    def death(self, info: DevBoxInfo) -> str | None:
+        try:
+            container = self.client.containers.get(info.name)
+        except NotFound:
+            return "the DevBox container is gone (it was removed outside Ferry)"
+        if container.status in ("running", "created", "restarting"):
+            return None
+        state = container.attrs.get("State") or {}
+        if state.get("OOMKilled"):
+            return "the DevBox container ran out of memory and was killed"
+        return f"the DevBox container stopped unexpectedly (exit {state.get('ExitCode')})"
+
+    def run_ids(self) -> list[str]:
+        ids = set(super().run_ids())
+        for c in self.client.containers.list(all=True, sparse=True,
+                                             filters={"label": f"{LABEL_HOST}={self.settings.worker_host}"}):
+            run = (c.attrs.get("Labels") or {}).get(LABEL_RUN)
+            if run:
+                ids.add(run)
+        return sorted(ids)
+
+    def discard(self, run_id: str) -> None:
+        self._discard(run_id, container_name(run_id))
+
     def remove(self, info: DevBoxInfo) -> None:
         self._discard(info.run_id, info.name)
 

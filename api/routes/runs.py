@@ -1,4 +1,5 @@
-"""Routes of the `runs` resource: create, list, show, timeline, live events, logs, cancel, rename."""
+"""Routes of the `runs` resource: create, list, show, timeline, live events, logs, cancel,
+rename, release the DevBox."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from ferry.questions import AnswersIn
 from ferry.schemas import (
     RUN_ID_PATTERN,
     MessageIn,
+    ReleaseResult,
     ReviewIn,
     RunCreate,
     RunList,
@@ -70,6 +72,14 @@ async def rename_run(run_id: RunId, body: RunRename, runs: RunsDep) -> RunPublic
 @router.post("/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=RunPublic)
 async def cancel_run(run_id: RunId, runs: RunsDep) -> RunPublic:
     return await runs.cancel(run_id)
+
+
+@router.delete("/{run_id}/devbox", status_code=status.HTTP_202_ACCEPTED,
+               response_model=ReleaseResult)
+async def release_devbox(run_id: RunId, runs: RunsDep) -> ReleaseResult:
+    """Remove a finished Run's kept DevBox now instead of at the end of its keep-alive
+    window (409 while the Run is working, or when nothing is kept)."""
+    return await runs.release(run_id)
 
 
 @router.post("/{run_id}/answers", response_model=RunPublic)

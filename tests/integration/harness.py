@@ -43,8 +43,6 @@ class FerryStack:
             "FERRY_TEMPORAL_PORT": str(free_port()),
             "FERRY_TEMPORAL_UI_PORT": str(free_port()),
             "FERRY_API_PORT": str(free_port()),
-            # Tests that want the follow-up window ask for one per Run.
-            "FERRY_KEEP_ALIVE": "0s",
             "FERRY_WORKER_HOST": f"test-{free_port()}",
             "PYTHONPATH": str(ROOT),
             **(env or {}),

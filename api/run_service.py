@@ -480,8 +480,16 @@ class RunService:
             desc = await self._describe(run_id)
             try:
                 if desc.status == WorkflowExecutionStatus.RUNNING:
-                    return await self.handle(run_id).execute_update(update, body,
-                                                                    result_type=RunPublic)
+                    try:
+                        return await self.handle(run_id).execute_update(update, body,
+                                                                        result_type=RunPublic)
+                    except RPCError:
+                        # Sent as its last workflow task closed it ("aborted by closing
+                        # workflow"): the Update never ran; reopen instead.
+                        if await self._describe_status(run_id) == \
+                                WorkflowExecutionStatus.RUNNING:
+                            raise
+                        continue
                 reopened = await self._reopen(run_id, desc, update, body, gone)
             except WorkflowUpdateFailedError as e:
                 kind, message = _update_failure(e)

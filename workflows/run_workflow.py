@@ -109,13 +109,24 @@ RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=time
 RESUME_GRACE = timedelta(seconds=30)
 
 
-def _error_text(err: BaseException, host: str | None = None) -> str:
-    """The message an activity failed with (not the generic "activity error" wrapper)."""
+def _cause(err: BaseException) -> BaseException:
     while isinstance(err, ActivityError) and err.cause is not None:
         err = err.cause
-    if isinstance(err, TemporalTimeout) and err.type == TimeoutType.SCHEDULE_TO_START:
+    return err
+
+
+def _host_gone(err: BaseException) -> bool:
+    """No worker on the activity's host queue picked it up in time."""
+    cause = _cause(err)
+    return isinstance(cause, TemporalTimeout) and cause.type == TimeoutType.SCHEDULE_TO_START
+
+
+def _error_text(err: BaseException, host: str | None = None) -> str:
+    """The message an activity failed with (not the generic "activity error" wrapper)."""
+    if _host_gone(err):
         return (f"host {host or '(any)'} is gone: no Ferry worker there took the Run's work in "
                 "time (host_lost_after)")
+    err = _cause(err)
     return str(getattr(err, "message", None) or err) or type(err).__name__
 
 
@@ -182,6 +193,9 @@ class RunWorkflow:
             if not is_cancelled_exception(e):
                 st.error = _error_text(e, st.target)
                 st.running = None
+                if _host_gone(e):  # nothing more can be read from, or done on, that host
+                    for devbox in st.devboxes:
+                        devbox.died = devbox.died or st.error
                 try:
                     await self._report(failed_with=st.error)
                 except ActivityError as again:  # the report is best effort on this path

@@ -116,7 +116,8 @@ def test_a_runner_that_cannot_start_is_reported_without_reading_through_links(
     run = astack.create_run(script, run_as_root=True, keep_alive="120s")
     astack.wait_status(run["id"], {"completed"}, timeout=60)
     with astack.client() as c:
-        assert c.post(f"/runs/{run['id']}/messages", json={"text": "echo second"}).status_code == 202
+        r = c.post(f"/runs/{run['id']}/messages", json={"text": "echo second"})
+        assert r.status_code == 202, r.text
     done = astack.wait_status(run["id"], {"failed"}, timeout=90)
     assert "the turn runner did not start in the DevBox" in done["error"], done["error"]
     host.assert_not_leaked(*everything_about(astack, run["id"]))

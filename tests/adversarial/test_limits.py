@@ -39,7 +39,7 @@ def test_a_disk_filler_fills_only_its_own_disk(lstack: FerryStack) -> None:
         "dd if=/dev/zero of=/tmp/fill bs=1M count=10 2>&1 || true",
         "touch /fill 2>&1 || true",
         "sleep 6",
-    ]))
+    ]), keep_alive="0s")
     lstack.wait_until(lambda: len(execs(lstack, run["id"])) >= 3, 60, "the fillers to run")
     image = next((lstack.data_dir / "devboxes").glob(f"{run['id']}/disk.img"))
     used = os.stat(image).st_blocks * 512

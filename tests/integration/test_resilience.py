@@ -13,7 +13,7 @@ def test_worker_sigkill_mid_command_reattaches_without_rerunning(own_stack: Ferr
                                                                  docker_client) -> None:
     s = own_stack
     run = s.create_run("echo before\necho ran >> /workspace/marks; sleep 5\ncat /workspace/marks\n"
-                       "echo after")
+                       "echo after", keep_alive="0s")
     s.wait_until(lambda: (s.get_run(run["id"]).get("running") or {}).get("command")
                  == "sleep 5", 20, "the sleeping command to start")
     s.stop_proc("worker", sig=signal.SIGKILL)
@@ -31,7 +31,7 @@ def test_worker_sigkill_mid_command_reattaches_without_rerunning(own_stack: Ferr
     # The command ran exactly once: one mark in the file.
     assert execs[3]["output_excerpt"] == "ran\n"
     assert [x["kind"] for x in steps].count("launch_devbox") == 1
-    assert containers_of(docker_client, run["id"]) == []
+    s.wait_until(lambda: containers_of(docker_client, run["id"]) == [], 10, "removal")
 
 
 def test_dev_server_restart_keeps_finished_and_running_runs(own_stack: FerryStack) -> None:
@@ -63,7 +63,7 @@ def test_paused_run_survives_worker_kill_and_server_restart(own_stack: FerryStac
     s = own_stack
     run = s.create_run("echo before > /workspace/f.txt\n"
                        'ferry-ask "Proceed?" --id go --options yes,no --default yes\n'
-                       "cat /workspace/f.txt")
+                       "cat /workspace/f.txt", keep_alive="0s")
     s.wait_status(run["id"], {"waiting_for_input"})
     s.stop_proc("worker", sig=signal.SIGKILL)
     s.stop_proc("temporal")
@@ -80,4 +80,4 @@ def test_paused_run_survives_worker_kill_and_server_restart(own_stack: FerryStac
     assert [x["kind"] for x in steps].count("answer") == 1
     last = [x for x in steps if x["kind"] == "exec"][-1]
     assert last["payload"]["output_excerpt"] == "before\n"
-    assert containers_of(docker_client, run["id"]) == []
+    s.wait_until(lambda: containers_of(docker_client, run["id"]) == [], 10, "removal")

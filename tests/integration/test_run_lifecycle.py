@@ -14,7 +14,8 @@ from tests.integration.harness import FerryStack, history_facts
 
 def test_script_run_completes_with_full_timeline_and_container_removed(stack: FerryStack,
                                                                        docker_client) -> None:
-    run = stack.create_run("echo hello\nls /workspace && echo listed\nexit 0", title="hello")
+    run = stack.create_run("echo hello\nls /workspace && echo listed\nexit 0", title="hello",
+                           keep_alive="0s")
     assert run["status"] in ("pending", "in_progress")
     assert run["title"] == "hello"
     done = stack.wait_status(run["id"], {"completed", "failed"})
@@ -22,7 +23,9 @@ def test_script_run_completes_with_full_timeline_and_container_removed(stack: Fe
     assert done["summary"] == "Ran 3 commands; all succeeded."
     assert done["completed_at"] and done["started_at"] and done["duration_seconds"] > 0
     assert done["devboxes"][0]["backend"] == "docker"
-    assert done["devboxes"][0]["removed_at"] is not None
+    # The Run's workflow has closed; its keeper removes the DevBox right after (no window).
+    stack.wait_until(lambda: stack.get_run(run["id"])["devboxes"][0]["removed_at"] is not None,
+                     10, "the DevBox to be removed")
 
     steps = stack.timeline(run["id"])
     kinds = [s["kind"] for s in steps]
@@ -38,7 +41,7 @@ def test_script_run_completes_with_full_timeline_and_container_removed(stack: Fe
     with stack.client() as c:
         r = c.get(f"/runs/{run['id']}/artifacts/{execs[0]['payload']['output_path']}")
         assert r.status_code == 200 and r.text == "hello\n"
-    assert containers_of(docker_client, run["id"]) == []
+    stack.wait_until(lambda: containers_of(docker_client, run["id"]) == [], 10, "removal")
 
 
 def test_failing_command_fails_the_run_naming_the_step(stack: FerryStack) -> None:
@@ -276,5 +279,5 @@ def test_an_image_without_python_fails_at_launch_and_leaves_nothing(
     done = stack.wait_status(run["id"], {"completed", "failed"})
     assert done["status"] == "failed"
     assert "has no usable python3" in done["error"], done["error"]
-    assert containers_of(docker_client, run["id"]) == []
+    stack.wait_until(lambda: containers_of(docker_client, run["id"]) == [], 10, "removal")
     assert not (stack.data_dir / "devboxes" / run["id"]).exists()

@@ -59,7 +59,16 @@ def test_answer_questions_and_follow_up_in_the_ui(stack: FerryStack, page) -> No
     expect(page.locator("#steps .step", has_text='"other": "green"').first).to_be_visible(
         timeout=15000)
     expect(page.locator("#status")).to_have_text("completed", timeout=15000)
-    # After the DevBox is gone, a follow-up is refused with the way forward.
+    # The DevBox is kept (default keep-alive): a follow-up runs in it, in the same Run.
+    page.fill("#saytext", "echo follow-up-ran")
+    page.click("#say button[type=submit]")
+    expect(page.locator("#steps .step", has_text="follow-up-ran").first).to_be_visible(
+        timeout=15000)
+    expect(page.locator("#status")).to_have_text("completed", timeout=15000)
+    # Once the DevBox is released, a message is refused with the way forward.
+    with stack.client() as c:
+        run_id = c.get("/runs", params={"limit": 1}).json()["runs"][0]["id"]
+        assert c.delete(f"/runs/{run_id}/devbox").status_code == 202
     page.fill("#saytext", "echo late")
     page.click("#say button[type=submit]")
     expect(page.locator("#sayerr")).to_contain_text("from_run", timeout=10000)

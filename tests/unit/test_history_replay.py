@@ -1,0 +1,56 @@
+"""Committed histories of representative Runs replay against the current workflow code.
+
+The histories in tests/histories/ were recorded from real Runs (`python -m
+tests.histories.record`): a script Run, a failed one, questions, a follow-up that reopened
+its Run, reviews (reject, request changes, release), continue-as-new, a cancel — each with
+its DevBoxKeeper. Runs wait for days, so every change to RunWorkflow or DevBoxKeeper must
+replay them: a change to the order of commands needs `workflow.patched(...)` (see
+docs/architecture.md, "Changing a workflow").
+
+Shown once, not left in the code: swapping the final record and the keeper's start in
+`RunWorkflow._close` (start_child_workflow before execute_activity("write_run_record"))
+makes this test fail with
+
+    temporalio.workflow._exceptions.NondeterminismError: Workflow activation completion
+    failed: ... "[TMPRL1100] Nondeterminism error: Child workflow machine does not handle
+    this event: HistoryEvent { event_id: 36, ... event_type: ActivityTaskScheduled, ...
+    activity_type: Some(ActivityType { name: \"write_run_record\" }) ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from workflows.devbox_keeper import DevBoxKeeper
+from workflows.run_workflow import RunWorkflow
+
+HISTORIES = Path(__file__).resolve().parents[1] / "histories"
+FILES = sorted(HISTORIES.glob("*.json"))
+
+
+def test_there_are_histories_of_each_kind() -> None:
+    names = {f.stem for f in FILES}
+    assert {"script", "failed", "questions", "follow_up", "review", "continue_as_new",
+            "cancelled"} <= names, names
+
+
+@pytest.mark.parametrize("path", FILES, ids=[f.stem for f in FILES])
+def test_history_replays(path: Path) -> None:
+    executions = json.loads(path.read_text())
+    assert executions
+    replayer = Replayer(workflows=[RunWorkflow, DevBoxKeeper],
+                        data_converter=pydantic_data_converter)
+
+    async def replay() -> None:
+        for ex in executions:
+            history = WorkflowHistory.from_json(ex["workflow_id"], ex["history"])
+            await replayer.replay_workflow(history)
+
+    asyncio.run(replay())

@@ -32,7 +32,7 @@ class Reaper:
 
     async def sweep(self) -> list[str]:
         """One pass; returns the Run ids whose leftovers were removed."""
-        reaped = []
+        reaped: list[str] = []
         for name in await asyncio.to_thread(self.backend.run_ids):
             # Host directories replace ':' (in scheduled Run ids) with '_'.
             candidates = [name] + ([name.replace("_", ":")] if "_" in name else [])

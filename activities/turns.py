@@ -20,7 +20,7 @@ import os
 import re
 import time
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 from temporalio import activity
@@ -49,6 +49,7 @@ from ferry.schemas import (
     RunningCommand,
     StepBatch,
     StepIn,
+    StepKind,
     TurnCursor,
     TurnOutcome,
     Usage,
@@ -60,6 +61,7 @@ MAX_BATCH_BYTES = 128 * 1024
 RUNNER_START_GRACE = 30.0
 RUNNER_STALE_AFTER = 30.0
 DEATH_CHECK_SECONDS = 2.0  # how often a followed turn checks that its container lives
+EAGER_SECONDS, EAGER_POLL = 1.5, 0.02  # read every 20 ms for 1.5 s after a start or a step
 MAX_TAMPER_STEPS = 20  # forged lines shown per turn; the rest only counted
 MAX_TEXT = 8000
 
@@ -126,9 +128,13 @@ class TurnActivities:
         await asyncio.to_thread(self.backend.start_turn, inp.devbox, inp.turn_id, env)
         reader = _Reader(adapter)
         await asyncio.to_thread(self._replay, turn_dir, key, cursor, reader)
-        handle = self.client.get_workflow_handle(activity.info().workflow_id)
+        handle = self.client.get_workflow_handle(activity.info().workflow_id or "")
         deadline = time.monotonic() + self.settings.turn_slice_seconds
         next_check = time.monotonic() + DEATH_CHECK_SECONDS
+        next_lost_check = 0.0
+        # Right after a turn starts, and while steps keep coming, read often: that is when
+        # a person is watching for the next step.
+        eager_until = time.monotonic() + EAGER_SECONDS
         try:
             while True:
                 batch, outcome, more = await asyncio.to_thread(
@@ -139,6 +145,7 @@ class TurnActivities:
                         outcome = TurnOutcome(ok=False, error=grant.exhausted)
                 if batch.cursor.lines > cursor.lines or batch.steps:
                     await handle.signal("add_steps", batch)
+                    eager_until = time.monotonic() + EAGER_SECONDS
                 cursor = batch.cursor
                 activity.heartbeat(cursor.model_dump())
                 if outcome is not None:
@@ -163,16 +170,19 @@ class TurnActivities:
                         return FollowTurnResult(cursor=batch.cursor, stored_bytes=reader.stored,
                                                 outcome=TurnOutcome(ok=False, error=died),
                                                 devbox_died=died)
-                lost = await asyncio.to_thread(self._runner_lost, inp, turn_dir, key, cursor)
-                if lost:
-                    return FollowTurnResult(cursor=cursor, outcome=TurnOutcome(ok=False, error=lost),
-                                            stored_bytes=reader.stored)
-                await asyncio.sleep(self.settings.poll_interval)
+                if time.monotonic() >= next_lost_check:
+                    next_lost_check = time.monotonic() + self.settings.poll_interval
+                    lost = await asyncio.to_thread(self._runner_lost, inp, turn_dir, key, cursor)
+                    if lost:
+                        return FollowTurnResult(cursor=cursor, stored_bytes=reader.stored,
+                                                outcome=TurnOutcome(ok=False, error=lost))
+                eager = time.monotonic() < eager_until
+                await asyncio.sleep(EAGER_POLL if eager else self.settings.poll_interval)
         except asyncio.CancelledError:
             # Only a cancelled Run stops the turn; a worker shutdown or a lost heartbeat
             # leaves it running for the next attempt to re-attach to.
-            details = activity.cancellation_details()
-            if details is not None and details.cancel_requested:
+            why = activity.cancellation_details()
+            if why is not None and why.cancel_requested:
                 await asyncio.to_thread(self.backend.stop_turn, inp.devbox, inp.turn_id)
             raise
 
@@ -365,7 +375,7 @@ class TurnActivities:
     def _step(self, data: dict[str, Any], line: int) -> StepIn:
         # An engine's stream is the agent's own output: it may describe messages and tool
         # calls, never Ferry's own steps (exec, question, answer, review...).
-        kind = data["kind"] if data["kind"] in STEP_KINDS_FROM_ENGINES else "raw"
+        kind = cast(StepKind, data["kind"] if data["kind"] in STEP_KINDS_FROM_ENGINES else "raw")
         return StepIn(kind=kind, line=line, started_at=data["started_at"],
                       ended_at=data.get("ended_at"),
                       payload=redact(data["payload"], self.secret_values))

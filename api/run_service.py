@@ -17,6 +17,7 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pydantic import ValidationError
 from temporalio.client import (
@@ -348,7 +349,7 @@ class RunService:
         inp = await self._started_with(run_id, desc.run_id)
         how = {WorkflowExecutionStatus.TERMINATED: "terminated",
                WorkflowExecutionStatus.TIMED_OUT: "timed out"}.get(
-            desc.status, (desc.status.name.lower() if desc.status else "closed"))
+            desc.status, desc.status.name.lower()) if desc.status else "closed"
         spec, st = inp.spec, inp.state
         return RunPublic(
             id=run_id, title=desc.typed_search_attributes.get(sa.TITLE) or spec.title,
@@ -371,7 +372,7 @@ class RunService:
             return decoded[0]
         raise RunNotFound(run_id)
 
-    async def list(self, status: RunStatus | None, limit: int, page_token: str | None,
+    async def list_runs(self, status: RunStatus | None, limit: int, page_token: str | None,
                    schedule: str | None = None) -> RunList:
         """Newest first by creation, stable as Runs close or reopen.
 
@@ -532,7 +533,7 @@ class RunService:
         ours = {key.name for key in sa.ALL}
         attrs = TypedSearchAttributes([pair for pair in desc.typed_search_attributes
                                        if pair.key.name in ours])
-        start = WithStartWorkflowOperation(
+        start: WithStartWorkflowOperation[Any, Any] = WithStartWorkflowOperation(
             WORKFLOW_TYPE, RunWorkflowInput(spec=record.input.spec, state=state),
             id=workflow_id_for(run_id), task_queue=self.settings.task_queue,
             search_attributes=attrs, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,

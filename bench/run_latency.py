@@ -1,7 +1,11 @@
-"""Benchmark: how fast a Run shows its first step, and Ferry's overhead over raw `docker exec`.
+"""Benchmark: how fast a Run shows its steps (cold and warm), and Ferry's overhead over raw
+`docker exec`.
 
-Starts its own stack (Temporal dev server, worker, API) in a temporary data dir and prints:
-  - submit -> first exec step visible through GET /timeline (p50/p95 over N Runs)
+Starts its own stacks (Temporal dev server, worker, API) in temporary data dirs, one
+without a warm pool (cold) and one with FERRY_WARM_POOL=2 (warm), and prints p50/p95 of:
+  - submit -> first exec step visible through GET /timeline
+  - answer -> the resumed exec step visible
+  - follow-up message -> its first exec step visible
   - a 20-command script Run's wall time / the same 20 commands via raw `docker exec`
 Figures only; nothing here asserts.
 """
@@ -30,20 +34,36 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[k]
 
 
-def first_step_latency(stack: FerryStack, runs: int) -> list[float]:
-    latencies = []
+def _wait_exec(c, run_id: str, command: str, t0: float) -> float:
+    """Seconds from t0 until an exec step of `command` shows in GET /timeline."""
+    while True:
+        steps = c.get(f"/runs/{run_id}/timeline").json()["steps"]
+        if any(s["kind"] == "exec" and s["payload"].get("command") == command for s in steps):
+            return time.perf_counter() - t0
+        time.sleep(0.01)
+
+
+def latencies(stack: FerryStack, runs: int) -> dict[str, list[float]]:
+    """submit -> first step, answer -> resumed step, follow-up -> its first step."""
+    out: dict[str, list[float]] = {"submit": [], "answer": [], "follow_up": []}
     with stack.client() as c:
         for i in range(runs):
             t0 = time.perf_counter()
-            run_id = c.post("/runs", json={"instructions": f"echo bench {i}"}).json()["id"]
-            while True:
-                steps = c.get(f"/runs/{run_id}/timeline").json()["steps"]
-                if any(s["kind"] == "exec" for s in steps):
-                    latencies.append(time.perf_counter() - t0)
-                    break
-                time.sleep(0.01)
+            script = f'echo bench {i}\nferry-ask "Go on?" --id go --options yes,no\necho resumed'
+            run_id = c.post("/runs", json={"instructions": script}).json()["id"]
+            out["submit"].append(_wait_exec(c, run_id, f"echo bench {i}", t0))
+            stack.wait_status(run_id, {"waiting_for_input"})
+            t0 = time.perf_counter()
+            c.post(f"/runs/{run_id}/answers", json={"answers": {"go": "yes"}})
+            out["answer"].append(_wait_exec(c, run_id, "echo resumed", t0))
             stack.wait_status(run_id, {"completed", "failed"})
-    return latencies
+            t0 = time.perf_counter()
+            c.post(f"/runs/{run_id}/messages", json={"text": "echo follow-up"})
+            out["follow_up"].append(_wait_exec(c, run_id, "echo follow-up", t0))
+            stack.wait_status(run_id, {"completed", "failed"})
+            c.delete(f"/runs/{run_id}/devbox")
+            time.sleep(1.5)  # let the warm pool refill, as between a person's Runs
+    return out
 
 
 def ferry_wall_time(stack: FerryStack) -> float:
@@ -66,23 +86,37 @@ def raw_docker_time(image: str) -> float:
     return time.perf_counter() - t0
 
 
+def _line(name: str, values: list[float]) -> str:
+    return (f"{name:<24} p50 {percentile(values, 50) * 1000:5.0f} ms   "
+            f"p95 {percentile(values, 95) * 1000:5.0f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="ferry-bench-") as tmp:
-        stack = FerryStack(Path(tmp) / "data")
-        stack.start()
-        try:
-            lat = first_step_latency(stack, args.runs)
-            ferry = statistics.median(ferry_wall_time(stack) for _ in range(3))
-            raw = statistics.median(raw_docker_time(stack.settings.devbox_image) for _ in range(3))
-        finally:
-            stack.stop()
-    print(f"submit -> first exec step visible over {len(lat)} Runs: "
-          f"p50 {percentile(lat, 50) * 1000:.0f} ms, p95 {percentile(lat, 95) * 1000:.0f} ms")
-    print(f"20-command script Run: Ferry {ferry:.2f} s (submit to completed, incl. DevBox launch "
-          f"and teardown), raw docker run + 20 exec {raw:.2f} s, ratio {ferry / raw:.2f}")
+    figures: dict[str, dict[str, list[float]]] = {}
+    for mode, pool in (("cold", "0"), ("warm", "2")):
+        with tempfile.TemporaryDirectory(prefix="ferry-bench-") as tmp:
+            stack = FerryStack(Path(tmp) / "data", env={"FERRY_WARM_POOL": pool})
+            stack.start()
+            try:
+                if pool != "0":
+                    time.sleep(8)  # the pool fills
+                figures[mode] = latencies(stack, args.runs)
+                if mode == "cold":
+                    ferry = statistics.median(ferry_wall_time(stack) for _ in range(3))
+                    raw = statistics.median(raw_docker_time(stack.settings.devbox_image)
+                                            for _ in range(3))
+            finally:
+                stack.stop()
+    print(f"over {args.runs} Runs each (FERRY_WARM_POOL=0 for cold, 2 for warm):")
+    for what, label in (("submit", "submit -> first step"), ("answer", "answer -> resumed step"),
+                        ("follow_up", "follow-up -> first step")):
+        for mode in ("cold", "warm"):
+            print(_line(f"{label} ({mode})", figures[mode][what]))
+    print(f"20-command script Run: Ferry {ferry:.2f} s (submit to completed, incl. DevBox launch), "
+          f"raw docker run + 20 exec {raw:.2f} s, ratio {ferry / raw:.2f}")
 
 
 if __name__ == "__main__":

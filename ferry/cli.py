@@ -6,7 +6,7 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, cast
 from urllib.parse import quote
 
 import httpx
@@ -61,7 +61,7 @@ class Api:
                 if r.status_code >= 400:
                     r.read()
                     fail(_error_message(r))
-                event, data = "message", []
+                event, data = "message", cast(list[str], [])
                 for line in r.iter_lines():
                     if not line:
                         if data:

@@ -95,7 +95,7 @@ def _local_address(host: str, resolve: bool) -> bool:
             infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
         except (OSError, UnicodeError):
             return False  # does not resolve: the clone will fail with its own message
-        addrs = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+        addrs = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
     return any(not a.is_global or a.is_loopback or a.is_private or a.is_link_local
                or a.is_multicast or a.is_reserved or a.is_unspecified for a in addrs)
 

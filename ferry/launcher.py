@@ -21,6 +21,9 @@ import httpx
 from ferry import search_attributes
 from ferry.settings import Settings
 
+# Warm DevBoxes `ferry up` keeps on its host (FERRY_WARM_POOL overrides; 0 turns it off).
+UP_WARM_POOL = 2
+
 
 class LaunchError(Exception):
     pass
@@ -105,6 +108,7 @@ class Stack:
         s.logs_dir.mkdir(parents=True, exist_ok=True)
         s.artifacts_dir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "FERRY_DATA_DIR": str(s.data_path)}
+        env.setdefault("FERRY_WARM_POOL", str(UP_WARM_POOL))
         if not s.temporal_address:
             self.echo(f"starting Temporal dev server ({s.temporal_db})")
             proc = self._spawn("temporal", dev_server_command(s), env)

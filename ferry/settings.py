@@ -116,6 +116,8 @@ class Settings(BaseSettings):
     host_lost_after: Duration = timedelta(minutes=3)
     # How often each worker removes DevBoxes no open Run or keeper owns.
     reap_interval: Duration = timedelta(minutes=1)
+    # DevBoxes each worker keeps started for new Runs to claim (`ferry up` uses 2).
+    warm_pool: int = Field(default=0, ge=0, le=32)
 
     @property
     def local_repos_allowed(self) -> bool:

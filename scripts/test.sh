@@ -9,4 +9,5 @@ if ! command -v chromium >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 .venv/bin/ruff check .
+.venv/bin/mypy
 exec .venv/bin/pytest "$@"

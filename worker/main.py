@@ -13,11 +13,13 @@ import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.devbox import DevBoxBackend, get_backend
+from activities.devbox.warm_pool import WarmPool
 from activities.devbox_lifecycle import DevBoxActivities
 from activities.engine_probe import ProbeActivities
 from activities.engines.openai_loop import ModelCallActivities
@@ -52,8 +54,8 @@ def build_workers(client: Client, settings: Settings, backend: DevBoxBackend,
     model = ModelCallActivities(settings, backend, store, turns.secret_values)
     tickets = TicketActivities(settings)
     workspace = WorkspaceActivities(settings, backend, store, turns.secret_values)
-    throttle = {"max_heartbeat_throttle_interval": timedelta(seconds=1),
-                "default_heartbeat_throttle_interval": timedelta(seconds=1)}
+    throttle: dict[str, Any] = {"max_heartbeat_throttle_interval": timedelta(seconds=1),
+                                "default_heartbeat_throttle_interval": timedelta(seconds=1)}
     shared = Worker(
         client,
         task_queue=settings.task_queue,
@@ -96,11 +98,15 @@ async def run_worker(settings: Settings) -> None:
     async with workers[0], workers[1]:
         heartbeat = asyncio.create_task(heartbeat_forever(client, settings, backend))
         reaper = asyncio.create_task(Reaper(client, backend).forever(settings.reap_interval))
+        pool = WarmPool(backend, settings.warm_pool)
+        warm = asyncio.create_task(pool.forever())
         print(f"ferry worker ready on {settings.task_queue} + {settings.host_task_queue}",
               flush=True)
         await stop.wait()
         heartbeat.cancel()
         reaper.cancel()
+        warm.cancel()
+        await asyncio.to_thread(pool.drain)
     await gateway.stop()
 
 

@@ -471,7 +471,7 @@ class RunWorkflow:
         st.final_text = out.final_text or st.final_text
         if out.usage is not None:
             st.usage = st.usage.plus(out.usage)
-            st.turn_usage.append(TurnUsage(turn=st.turn_id, num_turns=out.num_turns,
+            st.turn_usage.append(TurnUsage(turn=st.turn_id or "", num_turns=out.num_turns,
                                            calls=out.calls, **out.usage.model_dump()))
         spent = self.spec.max_cost_usd
         if out.ok and spent is not None and st.usage.cost_usd >= spent:

@@ -119,7 +119,7 @@ class DevBoxBackend(ABC):
         for name, mode in USER_DIRS:
             d = layout.user_dir(name)
             d.mkdir(parents=True, exist_ok=True)
-            if chown:
+            if chown and uid is not None and gid is not None:
                 os.chown(d, uid, gid, follow_symlinks=False)
             # Without root the host cannot hand the dirs over: let any user write them.
             os.chmod(d, mode if chown or uid is None else (mode | 0o777))
@@ -168,7 +168,14 @@ class DevBoxBackend(ABC):
         self.write_in(self.layout(info.run_id), f"turns/{turn_id}/stop", b"stop\n")
 
     def remove_host_dir(self, run_id: str) -> None:
-        shutil.rmtree(self.root_dir(run_id), ignore_errors=True)
+        root = self.root_dir(run_id)
+        shutil.rmtree(root, ignore_errors=True)
+        try:  # the link a claimed warm DevBox left under its old name
+            for p in self.settings.devboxes_dir.iterdir():
+                if p.is_symlink() and os.readlink(p) == root.name:
+                    p.unlink()
+        except OSError:
+            pass
 
     # ------------------------------------------------------------------ the contract
 
@@ -217,9 +224,11 @@ class DevBoxBackend(ABC):
 
     def run_ids(self) -> list[str]:
         """Runs with a DevBox (container or host directory) on this host, for the reaper."""
-        base = self.settings.data_dir / "devboxes"
+        base = self.settings.devboxes_dir
         try:
-            return sorted(p.name for p in base.iterdir() if p.is_dir())
+            # Links are a warm DevBox's old name; `warm-*` directories are the pool's.
+            return sorted(p.name for p in base.iterdir() if p.is_dir() and not p.is_symlink()
+                          and not p.name.startswith("warm-"))
         except OSError:
             return []
 

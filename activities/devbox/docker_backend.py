@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -45,6 +47,8 @@ LABEL_RUN = "ferry.run"
 LABEL_HOST = "ferry.host"
 LABEL_USER = "ferry.user"
 LABEL_NETWORK = "ferry.network"
+LABEL_WARM = "ferry.warm"  # started for the host's warm pool (claimed once renamed)
+WARM_PREFIX = "warm-"
 IMAGE_USER_LABEL = "ferry.devbox.user"  # an image asks for root turns with `=root`
 RUNNER_CAPS = ["SETUID", "SETGID", "KILL"]
 # Root turns get what a root process in a Docker container usually has (apt, dpkg, chown
@@ -104,26 +108,20 @@ class DockerBackend(DevBoxBackend):
         try:
             container = self.client.containers.get(name)
         except NotFound:
+            if image == self.settings.devbox_image and not run_as_root and \
+                    (network or self.settings.default_network) == self.settings.default_network:
+                claimed = self._claim_warm(run_id)
+                if claimed is not None:
+                    return self._info(run_id, claimed, image)
             config = self._ensure_image(image)
             root = run_as_root or (config.get("Labels") or {}).get(IMAGE_USER_LABEL) == "root"
             container = self._create(run_id, name, image, layout, root,
                                      sorted(config.get("Volumes") or {}),
                                      network or self.settings.default_network)
-        root = container.labels.get(LABEL_USER) == "root"
-        mode = container.labels.get(LABEL_NETWORK, "none")
         if container.status != "running":
             self._remount(run_id)
             container.start()
-        uid, gid = (0, 0) if root else (AGENT_UID, AGENT_GID)
-        info = DevBoxInfo(
-            run_id=run_id, backend=self.name, host=self.settings.worker_host,
-            task_queue=self.settings.host_task_queue, name=name, container_id=container.id,
-            image=image, workspace=WORKSPACE, in_dir=IN, out_dir=OUT, state_dir=STATE,
-            home=HOME, user="root" if root else "agent", uid=uid, gid=gid,
-            caps=ROOT_TURN_CAPS if root else [],
-            disk_bytes=None if self.quota_problem else int(self.settings.devbox_disk),
-            network=mode if mode in ("none", "gateway", "open") else "none",
-            launched_at=datetime.now(UTC))
+        info = self._info(run_id, container, image)
         try:
             self._init(info, image)
         except DevBoxError:
@@ -131,8 +129,101 @@ class DockerBackend(DevBoxBackend):
             raise
         return info
 
+    def _info(self, run_id: str, container, image: str) -> DevBoxInfo:
+        root = container.labels.get(LABEL_USER) == "root"
+        mode = container.labels.get(LABEL_NETWORK, "none")
+        uid, gid = (0, 0) if root else (AGENT_UID, AGENT_GID)
+        return DevBoxInfo(
+            run_id=run_id, backend=self.name, host=self.settings.worker_host,
+            task_queue=self.settings.host_task_queue, name=container_name(run_id),
+            container_id=container.id,
+            image=image, workspace=WORKSPACE, in_dir=IN, out_dir=OUT, state_dir=STATE,
+            home=HOME, user="root" if root else "agent", uid=uid, gid=gid,
+            caps=ROOT_TURN_CAPS if root else [],
+            disk_bytes=None if self.quota_problem else int(self.settings.devbox_disk),
+            network=mode if mode in ("none", "gateway", "open") else "none",
+            launched_at=datetime.now(UTC))
+
+    # ------------------------------------------------------------------ warm pool
+
+    _claim_lock = threading.Lock()
+
+    def warm_boxes(self) -> list[str]:
+        """Names of this host's warm DevBoxes no Run has claimed yet."""
+        found = self.client.containers.list(all=True, sparse=True, filters={"label": [
+            f"{LABEL_HOST}={self.settings.worker_host}", LABEL_WARM]})
+        names = [(c.attrs.get("Names") or ["/"])[0].lstrip("/") for c in found]
+        return sorted(n for n in names if n.startswith(container_name(WARM_PREFIX)))
+
+    def start_warm(self) -> str:
+        """Start one DevBox for the pool: the default image, network and user, no Run yet."""
+        key = WARM_PREFIX + secrets.token_hex(5)
+        image = self.settings.devbox_image
+        config = self._ensure_image(image)
+        root = (config.get("Labels") or {}).get(IMAGE_USER_LABEL) == "root"
+        container = self._create(key, container_name(key), image, self.layout(key), root,
+                                 sorted(config.get("Volumes") or {}),
+                                 self.settings.default_network, warm=True)
+        try:
+            self._init(self._info(key, container, image), image)
+        except DevBoxError:
+            self._discard(key, container_name(key))
+            raise
+        return key
+
+    def _claim_warm(self, run_id: str):
+        """Take a warm DevBox for this Run: rename its container and its host directory.
+
+        The running container keeps its mounts through the rename (the kernel mounted the
+        directories, not their names); a link from the old name makes a restart after
+        hibernation find them too. None when the pool is empty."""
+        with self._claim_lock:
+            for name in self.warm_boxes():
+                key = name.removeprefix(container_name(""))
+                old, new = self.layout(key).root, self.layout(run_id).root
+                try:
+                    container = self.client.containers.get(name)
+                    if container.status != "running":
+                        continue  # the pool replaces it
+                    container.rename(container_name(run_id))
+                except (NotFound, APIError):
+                    continue
+                os.rename(old, new)
+                os.symlink(new.name, old)
+                container.reload()
+                log.info("Run %s claimed warm DevBox %s", run_id, key)
+                return container
+        return None
+
+    def prune_warm(self) -> None:
+        """Remove warm DevBoxes that stopped, and pool directories with no container."""
+        live = set()
+        for name in self.warm_boxes():
+            key = name.removeprefix(container_name(""))
+            try:
+                running = self.client.containers.get(name).status == "running"
+            except NotFound:
+                continue
+            if running:
+                live.add(key)
+            else:
+                self._discard(key, name)
+        try:
+            stale = [p.name for p in self.settings.devboxes_dir.iterdir()
+                     if p.name.startswith(WARM_PREFIX) and not p.is_symlink()
+                     and p.name not in live]
+        except OSError:
+            stale = []
+        for key in stale:
+            self._discard(key, container_name(key))
+
+    def drain_warm(self) -> None:
+        """Remove the pool's unclaimed DevBoxes (the worker is stopping)."""
+        for name in self.warm_boxes():
+            self._discard(name.removeprefix(container_name("")), name)
+
     def _create(self, run_id: str, name: str, image: str, layout: DevBoxLayout, root: bool,
-                volumes: list[str], network: str):
+                volumes: list[str], network: str, warm: bool = False):
         layout.root.mkdir(parents=True, exist_ok=True)
         if not self.quota_problem:
             try:
@@ -158,7 +249,8 @@ class DockerBackend(DevBoxBackend):
                 image, entrypoint=["sleep", "infinity"], command=[], name=name, detach=True,
                 init=True, user="0:0",
                 labels={LABEL_RUN: run_id, LABEL_HOST: self.settings.worker_host,
-                        LABEL_USER: "root" if root else "agent", LABEL_NETWORK: network},
+                        LABEL_USER: "root" if root else "agent", LABEL_NETWORK: network,
+                        **({LABEL_WARM: "1"} if warm else {})},
                 working_dir=WORKSPACE,
                 # Only `open` has an interface of its own; `gateway` reaches the worker's
                 # gateway and proxy through Unix sockets (activities/gateway/service.py).
@@ -261,12 +353,15 @@ class DockerBackend(DevBoxBackend):
         return f"the DevBox container stopped unexpectedly (exit {state.get('ExitCode')})"
 
     def run_ids(self) -> list[str]:
+        # By container name: a claimed warm DevBox keeps the pool's label but takes the
+        # Run's name. Unclaimed warm DevBoxes belong to the pool.
         ids = set(super().run_ids())
-        for c in self.client.containers.list(all=True, sparse=True,
-                                             filters={"label": f"{LABEL_HOST}={self.settings.worker_host}"}):
-            run = (c.attrs.get("Labels") or {}).get(LABEL_RUN)
-            if run:
-                ids.add(run)
+        prefix = container_name("")
+        for c in self.client.containers.list(all=True, sparse=True, filters={
+                "label": f"{LABEL_HOST}={self.settings.worker_host}"}):
+            name = (c.attrs.get("Names") or ["/"])[0].lstrip("/")
+            if name.startswith(prefix) and not name.startswith(container_name(WARM_PREFIX)):
+                ids.add(name.removeprefix(prefix))
         return sorted(ids)
 
     def discard(self, run_id: str) -> None:

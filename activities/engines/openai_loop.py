@@ -126,11 +126,11 @@ class ModelCallActivities:
             # No tool call: the model answered in prose (finish_reason stop/length/…).
             outcome.final_text = redact(message.get("content") or "", self.secret_values)
             done = True
-        result = ModelCallResult(steps=steps, outcome=outcome, done=done and outcome.asked is None)
+        called = ModelCallResult(steps=steps, outcome=outcome, done=done and outcome.asked is None)
         self.store.write_bytes(inp.run_id, self._path(inp.call), json.dumps(redact({
-            "messages": messages, "result": result.model_dump(mode="json")},
+            "messages": messages, "result": called.model_dump(mode="json")},
             self.secret_values)).encode())
-        return result
+        return called
 
     def _priced(self, response: dict[str, Any], inp: ModelCallInput) -> TurnOutcome:
         """The call's tokens and cost, read and priced as the gateway does for the CLIs."""
@@ -151,7 +151,7 @@ class ModelCallActivities:
         headers = {}
         if self.settings.openai_api_key:
             headers["Authorization"] = f"Bearer {self.settings.openai_api_key}"
-        url = self.settings.openai_base_url.rstrip("/") + "/chat/completions"
+        url = (self.settings.openai_base_url or "").rstrip("/") + "/chat/completions"
         try:
             async with httpx.AsyncClient(timeout=self.settings.openai_timeout) as client:
                 r = await client.post(url, json=body, headers=headers)

@@ -58,7 +58,8 @@ class GatewayService:
         config = uvicorn.Config(self.model.app, uds=str(model_path), log_level="warning",
                                 access_log=False, lifespan="off", timeout_keep_alive=30)
         self._server = uvicorn.Server(config)
-        self._server.install_signal_handlers = lambda: None  # the worker owns the signals
+        # The worker owns SIGINT/SIGTERM: uvicorn must not take them over.
+        self._server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
         self._task = asyncio.create_task(self._server.serve())
         self._proxy = await asyncio.start_unix_server(self.egress.handle, path=str(proxy_path),
                                                       limit=64 * 1024)

@@ -56,7 +56,7 @@ async def list_runs(
     schedule: Annotated[str | None, Query(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")] = None,
 ) -> RunList:
     """List Runs, newest first, through Temporal visibility (`schedule=` for one schedule's)."""
-    return await runs.list(status_, limit, page_token, schedule)
+    return await runs.list_runs(status_, limit, page_token, schedule)
 
 
 @router.get("/{run_id}", response_model=RunPublic)

@@ -118,6 +118,7 @@ class DockerBackend(DevBoxBackend):
             container = self._create(run_id, name, image, layout, root,
                                      sorted(config.get("Volumes") or {}),
                                      network or self.settings.default_network)
+        self._finish_claim(run_id, container)
         if container.status != "running":
             self._remount(run_id)
             container.start()
@@ -180,7 +181,6 @@ class DockerBackend(DevBoxBackend):
         with self._claim_lock:
             for name in self.warm_boxes():
                 key = name.removeprefix(container_name(""))
-                old, new = self.layout(key).root, self.layout(run_id).root
                 try:
                     container = self.client.containers.get(name)
                     if container.status != "running":
@@ -188,8 +188,7 @@ class DockerBackend(DevBoxBackend):
                     container.rename(container_name(run_id))
                 except (NotFound, APIError):
                     continue
-                os.rename(old, new)
-                os.symlink(new.name, old)
+                self._finish_claim(run_id, container)
                 container.reload()
                 log.info("Run %s claimed warm DevBox %s", run_id, key)
                 return container
@@ -197,6 +196,14 @@ class DockerBackend(DevBoxBackend):
 
     def prune_warm(self) -> None:
         """Remove warm DevBoxes that stopped, and pool directories with no container."""
+        with self._claim_lock:
+            self._prune_warm()
+
+    def _prune_warm(self) -> None:
+        # A claimed warm DevBox's directory is the Run's (or, mid-claim, named by its label).
+        claimed = {c.labels.get(LABEL_RUN) for c in self.client.containers.list(
+            all=True, filters={"label": [f"{LABEL_HOST}={self.settings.worker_host}",
+                                         LABEL_WARM]})}
         live = set()
         for name in self.warm_boxes():
             key = name.removeprefix(container_name(""))
@@ -211,11 +218,23 @@ class DockerBackend(DevBoxBackend):
         try:
             stale = [p.name for p in self.settings.devboxes_dir.iterdir()
                      if p.name.startswith(WARM_PREFIX) and not p.is_symlink()
-                     and p.name not in live]
+                     and p.name not in live and p.name not in claimed]
         except OSError:
             stale = []
         for key in stale:
             self._discard(key, container_name(key))
+
+    def _finish_claim(self, run_id: str, container) -> None:
+        """Move a claimed warm DevBox's directory to the Run's name (also after a worker
+        died between renaming the container and the directory)."""
+        key = container.labels.get(LABEL_RUN, "")
+        if key == run_id or not key.startswith(WARM_PREFIX):
+            return
+        old, new = self.layout(key).root, self.layout(run_id).root
+        if new.exists() or old.is_symlink() or not old.is_dir():
+            return
+        os.rename(old, new)
+        os.symlink(new.name, old)
 
     def drain_warm(self) -> None:
         """Remove the pool's unclaimed DevBoxes (the worker is stopping)."""

@@ -284,10 +284,16 @@ class RunWorkflow:
         st.phase = "launch"
         if st.target is not None or self.spec.mode != "interactive":
             return
-        st.targets = await workflow.execute_activity(
-            "list_targets", start_to_close_timeout=SHORT_ACTIVITY, retry_policy=RETRY,
-            result_type=list[Target],
-        )
+        if workflow.patched("list-targets-local"):
+            # A local activity: no round trip through a task queue before the launch.
+            st.targets = await workflow.execute_local_activity(
+                "list_targets", start_to_close_timeout=timedelta(seconds=30), retry_policy=RETRY,
+                result_type=list[Target])
+        else:  # Runs started before 2026-11-22
+            st.targets = await workflow.execute_activity(
+                "list_targets", start_to_close_timeout=SHORT_ACTIVITY, retry_policy=RETRY,
+                result_type=list[Target],
+            )
         if len(st.targets) == 1:
             st.target, st.image = st.targets[0].host, st.image or st.targets[0].default_image
             return

@@ -1,6 +1,9 @@
-"""Record the histories of representative Runs into tests/histories/*.json.
+"""Record the histories of representative Runs into tests/histories/vN/*.json.
 
-    .venv/bin/python -m tests.histories.record
+    .venv/bin/python -m tests.histories.record v2
+
+Each recording goes to a directory of its own, next to the older ones, which stay: a
+patched workflow must keep replaying what older code wrote.
 
 Starts a stack of its own (real dev server, worker, API, Docker), runs each kind of Run to
 its end, and writes every execution of its workflows (the Run's, its continue-as-new and
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import tempfile
 from pathlib import Path
 
@@ -76,7 +80,7 @@ def _scenarios(stack: FerryStack) -> dict[str, str]:
     return runs
 
 
-async def _save(address: str, runs: dict[str, str]) -> None:
+async def _save(address: str, runs: dict[str, str], out: Path) -> None:
     client = await Client.connect(address, data_converter=pydantic_data_converter)
     for name, run_id in runs.items():
         executions = []
@@ -85,18 +89,22 @@ async def _save(address: str, runs: dict[str, str]) -> None:
                 history = await client.get_workflow_handle(wf_id, run_id=wf.run_id) \
                     .fetch_history()
                 executions.append({"workflow_id": wf_id, "history": history.to_json_dict()})
-        (HERE / f"{name}.json").write_text(json.dumps(executions, separators=(",", ":")) + "\n")
+        (out / f"{name}.json").write_text(json.dumps(executions, separators=(",", ":")) + "\n")
         print(f"{name}: {len(executions)} execution(s)")
 
 
 def main() -> None:
+    if len(sys.argv) != 2 or not sys.argv[1].startswith("v"):
+        raise SystemExit("usage: python -m tests.histories.record vN  (a new directory name)")
+    out = HERE / sys.argv[1]
+    out.mkdir(exist_ok=False)
     with tempfile.TemporaryDirectory() as tmp:
         stack = FerryStack(Path(tmp) / "data", env={"FERRY_TURN_SLICE_SECONDS": "2"},
                            server_flags=FLAGS)
         try:
             stack.start()
             runs = _scenarios(stack)
-            asyncio.run(_save(stack.settings.effective_temporal_address, runs))
+            asyncio.run(_save(stack.settings.effective_temporal_address, runs, out))
         finally:
             stack.stop()
 

@@ -20,6 +20,7 @@ makes this test fail with
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from pathlib import Path
 
@@ -32,16 +33,36 @@ from workflows.devbox_keeper import DevBoxKeeper
 from workflows.run_workflow import RunWorkflow
 
 HISTORIES = Path(__file__).resolve().parents[1] / "histories"
-FILES = sorted(HISTORIES.glob("*.json"))
+# One directory per recording: older code's histories stay, so patched paths keep replaying.
+GENERATIONS = sorted(p for p in HISTORIES.iterdir() if p.is_dir() and p.name.startswith("v"))
+FILES = sorted(HISTORIES.glob("v*/*.json"))
+KINDS = {"script", "failed", "questions", "follow_up", "review", "continue_as_new", "cancelled"}
 
 
-def test_there_are_histories_of_each_kind() -> None:
-    names = {f.stem for f in FILES}
-    assert {"script", "failed", "questions", "follow_up", "review", "continue_as_new",
-            "cancelled"} <= names, names
+@pytest.mark.parametrize("generation", GENERATIONS, ids=[g.name for g in GENERATIONS])
+def test_there_are_histories_of_each_kind(generation: Path) -> None:
+    names = {f.stem for f in generation.glob("*.json")}
+    assert KINDS <= names, names
 
 
-@pytest.mark.parametrize("path", FILES, ids=[f.stem for f in FILES])
+def test_the_latest_recording_is_of_the_current_code() -> None:
+    """Every patch the code has is in the newest recording (record after each change)."""
+    import re
+
+    source = "".join(f.read_text() for f in
+                     (Path(__file__).resolve().parents[2] / "workflows").glob("*.py"))
+    patches = set(re.findall(r'workflow\.patched\("([^"]+)"\)', source))
+    recorded = set()
+    for f in GENERATIONS[-1].glob("*.json"):
+        for ex in json.loads(f.read_text()):
+            for event in ex["history"]["events"]:
+                marker = event.get("markerRecordedEventAttributes") or {}
+                for payload in marker.get("details", {}).get("patch-data", {}).get("payloads", []):
+                    recorded.add(json.loads(base64.b64decode(payload["data"]))["id"])
+    assert patches <= recorded, patches - recorded
+
+
+@pytest.mark.parametrize("path", FILES, ids=[f"{f.parent.name}-{f.stem}" for f in FILES])
 def test_history_replays(path: Path) -> None:
     executions = json.loads(path.read_text())
     assert executions

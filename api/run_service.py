@@ -449,7 +449,13 @@ class RunService:
             extra = (f"; to remove its kept DevBox now, DELETE /runs/{run_id}/devbox "
                      f"(ferry release {run_id})") if run.keep_alive_until else ""
             raise RunConflict(f"Run {run_id} has already finished ({run.status.value}){extra}")
-        await self.handle(run_id).cancel()
+        try:
+            await self.handle(run_id).cancel()
+        except RPCError:
+            # It closed between describe and cancel: report it as finished.
+            if await self._describe_status(run_id) == WorkflowExecutionStatus.RUNNING:
+                raise
+            return await self.cancel(run_id)
         return await self.get(run_id)
 
     async def answer(self, run_id: str, body: AnswersIn) -> RunPublic:
@@ -458,6 +464,12 @@ class RunService:
             raise RunConflict(f"Run {run_id} is not waiting for input (it has finished)")
         try:
             return await self.handle(run_id).execute_update("answer", body, result_type=RunPublic)
+        except RPCError:
+            # Sent while its last workflow task was closing it: nothing was asked any more.
+            if await self._describe_status(run_id) != WorkflowExecutionStatus.RUNNING:
+                raise RunConflict(
+                    f"Run {run_id} is not waiting for input (it has finished)") from None
+            raise
         except WorkflowUpdateFailedError as e:
             kind, message = _update_failure(e)
             if kind == "InvalidAnswer":
@@ -546,7 +558,7 @@ class RunService:
         status = await self._describe_status(run_id)
         if status == WorkflowExecutionStatus.RUNNING:
             raise RunConflict(f"Run {run_id} is still working in its DevBox: cancel it "
-                              "(POST /runs/{id}/cancel) and its DevBox goes with it")
+                              f"(ferry cancel {run_id}) and its DevBox goes with it")
         try:
             await self.client.get_workflow_handle(keeper_id_for(run_id)).execute_update(
                 "release")

@@ -30,8 +30,21 @@ STATUS_STYLE = {"pending": "dim", "in_progress": "cyan", "waiting_for_input": "y
 
 
 def fail(msg: str, code: int = 1) -> NoReturn:
-    err.print(f"[red]error:[/red] {msg}")
+    """Print an error and exit; the message is shown as written, never read as markup."""
+    err.print(f"[red]error:[/red] {escape(msg)}")
     raise typer.Exit(code)
+
+
+def _e(value: Any) -> str:
+    """Server data (titles, errors, ids) for a Rich string: brackets stay text."""
+    return escape(str(value))
+
+
+def _seg(value: str, what: str = "Run id") -> str:
+    """One URL path segment from user input: never empty, never another route."""
+    if not value.strip():
+        fail(f"the {what} is empty")
+    return quote(value, safe="")
 
 
 class Api:
@@ -52,7 +65,12 @@ class Api:
         return r
 
     def json(self, method: str, path: str, **kw: Any) -> Any:
-        return self.request(method, path, **kw).json()
+        r = self.request(method, path, **kw)
+        try:
+            return r.json()
+        except ValueError:
+            fail(f"the Ferry API at {self.url} answered {method} {path} with HTTP "
+                 f"{r.status_code} and no JSON; is FERRY_URL the Ferry API?")
 
     def sse(self, path: str) -> Iterator[tuple[str, str]]:
         """(event, data) pairs of a server-sent event stream."""
@@ -90,7 +108,7 @@ def _error_message(r: httpx.Response) -> str:
 
 
 def _status(s: str) -> str:
-    return f"[{STATUS_STYLE.get(s, 'white')}]{s}[/]"
+    return f"[{STATUS_STYLE.get(s, 'white')}]{escape(s)}[/]"
 
 
 def _first_line(text: str, limit: int = 160) -> str:
@@ -168,7 +186,7 @@ def print_step(step: dict[str, Any]) -> None:
 
 def _ask_one(q: dict[str, Any]) -> Any:
     """Prompt for one question; returns the answer in the API's shape."""
-    out.print(f"[bold yellow]?[/bold yellow] [bold]{q['text']}[/bold] [dim]({q['id']})[/dim]")
+    out.print(f"[bold yellow]?[/bold yellow] [bold]{_e(q['text'])}[/bold] [dim]({_e(q['id'])})[/dim]")
     default = q.get("default")
     if q["kind"] == "text":
         hint = f" [{default}]" if default else (" (optional)" if not q.get("required", True) else "")
@@ -181,7 +199,7 @@ def _ask_one(q: dict[str, Any]) -> Any:
     for i, opt in enumerate(options, 1):
         mark = " [green](recommended)[/green]" if opt == default or (
             isinstance(default, list) and opt in default) else ""
-        out.print(f"  {i}. {opt}{mark}")
+        out.print(f"  {i}. {_e(opt)}{mark}")
     if q.get("allow_other"):
         out.print(f"  {len(options) + 1}. Other (type your own)")
     if isinstance(default, list):
@@ -203,7 +221,7 @@ def _ask_one(q: dict[str, Any]) -> Any:
             elif pick in options:
                 chosen.append(pick)
             else:
-                out.print(f"  [red]{pick!r} is not one of the numbers above[/red]")
+                out.print(f"  [red]{_e(repr(pick))} is not one of the numbers above[/red]")
                 ok = False
         if ok and chosen:
             return chosen if many else chosen[0]
@@ -211,16 +229,16 @@ def _ask_one(q: dict[str, Any]) -> Any:
 
 def answer_interactively(api: Api, run_id: str) -> bool:
     """Prompt for every pending question and send the answers; False if nothing to answer."""
-    run = api.json("GET", f"/runs/{run_id}")
+    run = api.json("GET", f"/runs/{_seg(run_id)}")
     if run["status"] != "waiting_for_input" or not run.get("questions"):
         return False
     while True:
         answers = {q["id"]: _ask_one(q) for q in run["questions"]["questions"]}
-        r = api.http.post(f"/runs/{run_id}/answers", json={"answers": answers})
+        r = api.http.post(f"/runs/{_seg(run_id)}/answers", json={"answers": answers})
         if r.status_code < 400:
             out.print("[green]answers sent[/green]")
             return True
-        err.print(f"[red]error:[/red] {_error_message(r)}")
+        err.print(f"[red]error:[/red] {_e(_error_message(r))}")
         if r.status_code == 409:
             return False
 
@@ -230,7 +248,7 @@ def watch_run(api: Api, run_id: str, answer: bool = False) -> str:
     status = "pending"
     while True:
         paused = False
-        for event, data in api.sse(f"/runs/{run_id}/events"):
+        for event, data in api.sse(f"/runs/{_seg(run_id)}/events"):
             if event == "step":
                 print_step(json.loads(data))
             elif event in ("status", "end"):
@@ -253,14 +271,14 @@ def up() -> None:
     """Start the embedded stack: Temporal dev server, a worker and the API. Ctrl-C stops it."""
     from ferry.launcher import LaunchError, Stack
 
-    stack = Stack(get_settings(), echo=lambda m: out.print(f"[dim]{m}[/dim]"))
+    stack = Stack(get_settings(), echo=lambda m: out.print(f"[dim]{_e(m)}[/dim]"))
     try:
         stack.start()
     except LaunchError as e:
         stack.stop()
         fail(str(e))
     for name, url in stack.urls().items():
-        out.print(f"[bold]{name:>12}[/bold]  {url}")
+        out.print(f"[bold]{name:>12}[/bold]  {_e(url)}")
     out.print("[dim]Ferry is up; Ctrl-C stops it.[/dim]")
     died = stack.watch()
     stack.stop()
@@ -339,13 +357,13 @@ def run(
     api = Api()
     created = api.json("POST", "/runs", json=body)
     run_id = created["id"]
-    out.print(f"Run [bold]{run_id}[/bold] {_status(created['status'])}: {created['title']}")
+    out.print(f"Run [bold]{_e(run_id)}[/bold] {_status(created['status'])}: {_e(created['title'])}")
     if not watch:
         return
     status = watch_run(api, run_id, answer=sys.stdin.isatty() if answer is None else answer)
-    final = api.json("GET", f"/runs/{run_id}")
-    out.print(f"Run [bold]{run_id}[/bold] {_status(final['status'])}"
-              + (f": {final['error']}" if final.get("error") else ""))
+    final = api.json("GET", f"/runs/{_seg(run_id)}")
+    out.print(f"Run [bold]{_e(run_id)}[/bold] {_status(final['status'])}"
+              + (f": {_e(final['error'])}" if final.get("error") else ""))
     if status != "completed":
         raise typer.Exit(1)
 
@@ -362,8 +380,8 @@ def list_runs(
     data = Api().json("GET", "/runs", params=params)
     table = Table("ID", "STATUS", "ENGINE", "CREATED", "TITLE", box=None)
     for r in data["runs"]:
-        table.add_row(r["id"], _status(r["status"]), r["engine"], (r["created_at"] or "")[:19],
-                      r["title"])
+        table.add_row(_e(r["id"]), _status(r["status"]), _e(r["engine"]),
+                      (r["created_at"] or "")[:19], _e(r["title"]))
     out.print(table)
     if not data["runs"]:
         out.print("[dim]no Runs[/dim]")
@@ -372,8 +390,8 @@ def list_runs(
 @app.command()
 def show(run_id: str) -> None:
     """Show a Run's details."""
-    r = Api().json("GET", f"/runs/{run_id}")
-    out.print(f"[bold]{r['title']}[/bold]  ({r['id']})")
+    r = Api().json("GET", f"/runs/{_seg(run_id)}")
+    out.print(f"[bold]{_e(r['title'])}[/bold]  ({_e(r['id'])})")
     for label, key in (("status", "status"), ("engine", "engine"), ("mode", "mode"),
                        ("target", "target"), ("created", "created_at"), ("started", "started_at"),
                        ("completed", "completed_at"), ("duration", "duration_seconds"),
@@ -385,17 +403,20 @@ def show(run_id: str) -> None:
             value = _status(value)
         elif key == "duration_seconds":
             value = f"{value:.1f} s"
+        else:
+            value = _e(value)
         out.print(f"{label:>10}  {value}")
     if r.get("running"):
-        out.print(f"{'running':>10}  $ {r['running']['command']}")
+        out.print(f"{'running':>10}  $ {_e(r['running']['command'])}")
     if r.get("questions"):
         for q in r["questions"]["questions"]:
-            out.print(f"{'question':>10}  {q['id']}: {q['text']} ({q['kind']})")
-        out.print(f"{'':>10}  answer with `ferry answer {r['id']}`")
+            out.print(f"{'question':>10}  {_e(q['id'])}: {_e(q['text'])} ({q['kind']})")
+        out.print(f"{'':>10}  answer with `ferry answer {_e(r['id'])}`")
     if r.get("keep_alive_until"):
-        out.print(f"{'follow-up':>10}  until {r['keep_alive_until'][:19]}: `ferry say {r['id']} …`")
+        out.print(f"{'follow-up':>10}  until {r['keep_alive_until'][:19]}: "
+                  f"`ferry say {_e(r['id'])} …`")
     if r.get("engine_used") and r.get("engine_used") != r.get("engine"):
-        out.print(f"{'engine used':>10}  {r['engine_used']}")
+        out.print(f"{'engine used':>10}  {_e(r['engine_used'])}")
     usage = r.get("usage") or {}
     if usage.get("input_tokens") or usage.get("cost_usd"):
         calls = sum(len(t.get("calls") or []) for t in r.get("turn_usage") or [])
@@ -407,8 +428,10 @@ def show(run_id: str) -> None:
                   f"over {len(r.get('turn_usage') or [])} turns")
     for d in r.get("devboxes", []):
         gone = " (removed)" if d.get("removed_at") else ""
-        out.print(f"{'devbox':>10}  {d['name']} on {d['host']}, network "
-                  f"{d.get('network', 'none')}{gone}")
+        out.print(f"{'devbox':>10}  {_e(d['name'])} on {_e(d['host'])}, network "
+                  f"{_e(d.get('network', 'none'))}{gone}")
+        if d.get("note"):
+            out.print(f"{'':>10}  {_e(d['note'])}")
 
 
 @app.command()
@@ -421,19 +444,20 @@ def logs(
     if follow:
         watch_run(api, run_id, answer=False)
         return
-    text = api.request("GET", f"/runs/{run_id}/logs").text
+    text = api.request("GET", f"/runs/{_seg(run_id)}/logs").text
     sys.stdout.write(text)
     if not text.strip():
-        run = api.json("GET", f"/runs/{run_id}")
+        run = api.json("GET", f"/runs/{_seg(run_id)}")
         if (run.get("engine_used") or run.get("engine")) != "script":
-            err.print(f"[dim]no command output: the {run.get('engine_used') or run.get('engine')}"
-                      f" engine's steps are in `ferry timeline {run_id}` (or -f here)[/dim]")
+            err.print(f"[dim]no command output: the "
+                      f"{_e(run.get('engine_used') or run.get('engine'))} engine's steps are in "
+                      f"`ferry timeline {_e(run_id)}` (or -f here)[/dim]")
 
 
 @app.command()
 def timeline(run_id: str) -> None:
     """Print a Run's timeline."""
-    for step in Api().json("GET", f"/runs/{run_id}/timeline")["steps"]:
+    for step in Api().json("GET", f"/runs/{_seg(run_id)}/timeline")["steps"]:
         print_step(step)
 
 
@@ -457,15 +481,15 @@ def answer_cmd(
     if not isinstance(data, dict):
         fail('--json must be an object: {"answers": {"question id": answer}}')
     body = data if "answers" in data else {"answers": data}
-    api.json("POST", f"/runs/{run_id}/answers", json=body)
+    api.json("POST", f"/runs/{_seg(run_id)}/answers", json=body)
     out.print("[green]answers sent[/green]")
 
 
 @app.command()
 def say(run_id: str, text: str) -> None:
     """Send a message: steering while the Run works, a follow-up after it has finished."""
-    r = Api().json("POST", f"/runs/{run_id}/messages", json={"text": text})
-    out.print(f"message queued for Run {r['id']} ({r['status']})")
+    r = Api().json("POST", f"/runs/{_seg(run_id)}/messages", json={"text": text})
+    out.print(f"message queued for Run {_e(r['id'])} ({_e(r['status'])})")
 
 
 @app.command()
@@ -478,11 +502,11 @@ def diff(
     params: dict[str, Any] = {"format": "json"}
     if attempt is not None:
         params["attempt"] = attempt
-    data = Api().json("GET", f"/runs/{run_id}/diff", params=params)
+    data = Api().json("GET", f"/runs/{_seg(run_id)}/diff", params=params)
     if stat:
         for f in data["files"]:
-            out.print(f"{f['path']}  [green]+{f['added']}[/green] [red]-{f['removed']}[/red] "
-                      f"[dim]{f['status']}[/dim]")
+            out.print(f"{_e(f['path'])}  [green]+{f['added']}[/green] [red]-{f['removed']}[/red] "
+                      f"[dim]{_e(f['status'])}[/dim]")
         out.print(f"[dim]attempt {data['attempt']} of {data['attempts']}[/dim]")
         return
     sys.stdout.write(data["diff"])
@@ -498,24 +522,24 @@ def artifacts(
     api = Api()
     if get is None:
         table = Table("PATH", "SIZE", "TYPE", box=None)
-        for a in api.json("GET", f"/runs/{run_id}/artifacts")["artifacts"]:
-            table.add_row(a["path"], str(a["size"]), a["content_type"])
+        for a in api.json("GET", f"/runs/{_seg(run_id)}/artifacts")["artifacts"]:
+            table.add_row(_e(a["path"]), str(a["size"]), _e(a["content_type"]))
         out.print(table)
         return
     # Encoded whole, so the server (not the HTTP client) judges paths like ../x.
-    data = api.request("GET", f"/runs/{run_id}/artifacts/{quote(get, safe='')}").content
+    data = api.request("GET", f"/runs/{_seg(run_id)}/artifacts/{quote(get, safe='')}").content
     if output is None:
         sys.stdout.buffer.write(data)
     else:
         output.write_bytes(data)
-        out.print(f"wrote {len(data)} bytes to {output}")
+        out.print(f"wrote {len(data)} bytes to {_e(output)}")
 
 
 def _review(run_id: str, action: str, message: str | None) -> dict[str, Any]:
     body: dict[str, Any] = {"action": action}
     if message:
         body["message"] = message
-    return Api().json("POST", f"/runs/{run_id}/review", json=body)
+    return Api().json("POST", f"/runs/{_seg(run_id)}/review", json=body)
 
 
 @app.command()
@@ -523,15 +547,15 @@ def accept(run_id: str, message: Annotated[str | None, typer.Option("-m")] = Non
     """Commit the Run's changes on ferry/<run-id>, push, and open a pull request (GitHub)."""
     r = _review(run_id, "accept", message)
     acc = r.get("accepted") or {}
-    out.print(f"pushed {acc.get('branch')} at {str(acc.get('commit'))[:12]}"
-              + (f"; pull request {acc['pr_url']}" if acc.get("pr_url") else ""))
+    out.print(f"pushed {_e(acc.get('branch'))} at {_e(str(acc.get('commit'))[:12])}"
+              + (f"; pull request {_e(acc['pr_url'])}" if acc.get("pr_url") else ""))
 
 
 @app.command("request-changes")
 def request_changes(run_id: str, message: str) -> None:
     """Ask for changes: a follow-up turn in the same DevBox."""
     _review(run_id, "request_changes", message)
-    out.print(f"changes requested; Run {run_id} works on them")
+    out.print(f"changes requested; Run {_e(run_id)} works on them")
 
 
 @app.command()
@@ -539,7 +563,7 @@ def reject(run_id: str, message: Annotated[str | None, typer.Option(
         "-m", help="New instructions for the next attempt.")] = None) -> None:
     """Discard the changes and start a new attempt."""
     _review(run_id, "reject", message)
-    out.print(f"rejected; Run {run_id} starts a new attempt")
+    out.print(f"rejected; Run {_e(run_id)} starts a new attempt")
 
 
 @app.command()
@@ -547,30 +571,30 @@ def targets() -> None:
     """List the worker hosts (targets) and their DevBox images."""
     table = Table("HOST", "HEALTHY", "BACKEND", "IMAGES", "LAST SEEN", box=None)
     for t in Api().json("GET", "/targets"):
-        table.add_row(t["host"], "[green]yes[/green]" if t["healthy"] else "[red]no[/red]",
-                      t["backend"], ", ".join(t["images"]), t["seen_at"][:19])
+        table.add_row(_e(t["host"]), "[green]yes[/green]" if t["healthy"] else "[red]no[/red]",
+                      _e(t["backend"]), _e(", ".join(t["images"])), t["seen_at"][:19])
     out.print(table)
 
 
 @app.command()
 def cancel(run_id: str) -> None:
     """Cancel a Run that has not finished."""
-    r = Api().json("POST", f"/runs/{run_id}/cancel")
-    out.print(f"cancelling Run {r['id']}")
+    r = Api().json("POST", f"/runs/{_seg(run_id)}/cancel")
+    out.print(f"cancelling Run {_e(r['id'])}")
 
 
 @app.command()
 def release(run_id: str) -> None:
     """Remove a finished Run's kept DevBox now (no more follow-ups or reviews for it)."""
-    r = Api().json("DELETE", f"/runs/{run_id}/devbox")
-    out.print(f"Run {r['run_id']}: {r['detail']}")
+    r = Api().json("DELETE", f"/runs/{_seg(run_id)}/devbox")
+    out.print(f"Run {_e(r['run_id'])}: {_e(r['detail'])}")
 
 
 @app.command()
 def rename(run_id: str, title: str) -> None:
     """Give a Run a new title."""
-    r = Api().json("PATCH", f"/runs/{run_id}", json={"title": title})
-    out.print(f"Run {r['id']} is now titled: {r['title']}")
+    r = Api().json("PATCH", f"/runs/{_seg(run_id)}", json={"title": title})
+    out.print(f"Run {_e(r['id'])} is now titled: {_e(r['title'])}")
 
 
 @app.command()
@@ -608,10 +632,10 @@ def build_image(
     image = name or get_settings().devbox_image
     try:
         how = build(image, force=force, clis=cli, with_clis=clis,
-                    log=lambda m: out.print(f"[dim]{m}[/dim]"))
+                    log=lambda m: out.print(f"[dim]{_e(m)}[/dim]"))
     except (ImageBuildError, DockerException) as e:
         fail(f"could not build {image}: {e}")
-    out.print(f"{image}: {'already present' if how == 'present' else 'built (' + how + ')'}")
+    out.print(_e(f"{image}: {'already present' if how == 'present' else 'built (' + how + ')'}"))
 
 
 schedule_app = typer.Typer(help="Schedules: Runs on cron, interval or once.", no_args_is_help=True)
@@ -631,13 +655,13 @@ def _run_body(instructions: str, target: str | None, engine: str, image: str | N
 
 def _print_schedule(sc: dict[str, Any]) -> None:
     state = "paused" if sc["paused"] else "finished" if sc["finished"] else "active"
-    out.print(f"[bold]{sc['id']}[/bold]  {state}  {json.dumps(sc['spec'])}")
+    out.print(f"[bold]{_e(sc['id'])}[/bold]  {state}  {_e(json.dumps(sc['spec']))}")
     if sc.get("note"):
-        out.print(f"  note: {sc['note']}")
+        out.print(f"  note: {_e(sc['note'])}")
     for t in sc["next_action_times"]:
-        out.print(f"  next: {t}")
+        out.print(f"  next: {_e(t)}")
     for r in sc.get("recent_runs", []):
-        out.print(f"  run {r['id']}  {_status(r['status'])}")
+        out.print(f"  run {_e(r['id'])}  {_status(r['status'])}")
 
 
 @schedule_app.command("create")
@@ -677,30 +701,30 @@ def schedule_ls() -> None:
 @schedule_app.command("show")
 def schedule_show(schedule_id: str) -> None:
     """A schedule: spec, state, next fire times, recent Runs."""
-    _print_schedule(Api().json("GET", f"/schedules/{schedule_id}"))
+    _print_schedule(Api().json("GET", f"/schedules/{_seg(schedule_id, 'schedule id')}"))
 
 
 @schedule_app.command("pause")
 def schedule_pause(schedule_id: str) -> None:
-    _print_schedule(Api().json("POST", f"/schedules/{schedule_id}/pause"))
+    _print_schedule(Api().json("POST", f"/schedules/{_seg(schedule_id, 'schedule id')}/pause"))
 
 
 @schedule_app.command("resume")
 def schedule_resume(schedule_id: str) -> None:
-    _print_schedule(Api().json("POST", f"/schedules/{schedule_id}/unpause"))
+    _print_schedule(Api().json("POST", f"/schedules/{_seg(schedule_id, 'schedule id')}/unpause"))
 
 
 @schedule_app.command("trigger")
 def schedule_trigger(schedule_id: str) -> None:
     """Start one Run now."""
-    Api().json("POST", f"/schedules/{schedule_id}/trigger")
-    out.print(f"triggered {schedule_id}")
+    Api().json("POST", f"/schedules/{_seg(schedule_id, 'schedule id')}/trigger")
+    out.print(f"triggered {_e(schedule_id)}")
 
 
 @schedule_app.command("rm")
 def schedule_rm(schedule_id: str) -> None:
-    Api().request("DELETE", f"/schedules/{schedule_id}")
-    out.print(f"deleted {schedule_id}")
+    Api().request("DELETE", f"/schedules/{_seg(schedule_id, 'schedule id')}")
+    out.print(f"deleted {_e(schedule_id)}")
 
 
 @trigger_app.command("create")
@@ -721,19 +745,20 @@ def trigger_create(
         flt["payload"]["action"] = action
     t = Api().json("POST", "/triggers", json={"name": name, "secret": secret, "filter": flt,
                                               "run": _run_body(instructions, target, engine, None)})
-    out.print(f"trigger {t['name']}: POST {Api().url}{t['hook_url']}")
+    out.print(f"trigger {_e(t['name'])}: POST {_e(Api().url)}{_e(t['hook_url'])}")
 
 
 @trigger_app.command("ls")
 def trigger_ls() -> None:
     for t in Api().json("GET", "/triggers"):
-        out.print(f"[bold]{t['name']}[/bold]  {t['hook_url']}  filter {json.dumps(t['filter'])}")
+        out.print(f"[bold]{_e(t['name'])}[/bold]  {_e(t['hook_url'])}  "
+                  f"filter {_e(json.dumps(t['filter']))}")
 
 
 @trigger_app.command("rm")
 def trigger_rm(name: str) -> None:
-    Api().request("DELETE", f"/triggers/{name}")
-    out.print(f"deleted trigger {name}")
+    Api().request("DELETE", f"/triggers/{_seg(name, 'trigger name')}")
+    out.print(f"deleted trigger {_e(name)}")
 
 
 def main() -> None:

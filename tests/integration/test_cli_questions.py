@@ -81,3 +81,26 @@ def test_run_as_root_with_env_from_the_cli(stack: FerryStack) -> None:
     bad = subprocess.run([*FERRY, "run", "true", "--env", "NOEQUALS"], env=_env(stack),
                          capture_output=True, text=True, timeout=30)
     assert bad.returncode == 1 and "NAME=value" in bad.stderr
+
+
+def test_brackets_in_titles_and_errors_are_text_not_markup(stack: FerryStack) -> None:
+    """Titles, errors and ids come from users, tickets and agents: `[/]` or `[bold]` in them
+    must print as written, never crash the CLI or vanish."""
+    title = "fix [/] and [bold]x[/bold] [link=http://e]y"
+    proc = stack.cli("run", "echo '[red]boom[/red]' >&2; exit 3", "--title", title, "--watch",
+                     "--no-answer")
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 1 and title in proc.stdout, proc.stdout
+    run_id = proc.stdout.split()[1]
+    listing = stack.cli("ls")
+    assert listing.returncode == 0 and "Traceback" not in listing.stderr, listing.stderr
+    assert "[/]" in listing.stdout and "[bold]x[/bold]" in listing.stdout
+    show = stack.cli("show", run_id)
+    assert show.returncode == 0 and title in show.stdout, show.stdout + show.stderr
+    assert "[red]boom[/red]" in show.stdout or "exit 3" in show.stdout
+    missing = stack.cli("show", "no-[such]-run")
+    # The API's message names the id pattern, brackets and all.
+    assert missing.returncode == 1 and "[A-Za-z0-9]" in missing.stderr, missing.stderr
+    empty = stack.cli("show", "")
+    assert empty.returncode == 1 and "the Run id is empty" in empty.stderr, empty.stderr
+    assert "Traceback" not in missing.stderr + empty.stderr

@@ -50,6 +50,7 @@ from ferry.schemas import (
     StepBatch,
     StepIn,
     StepKind,
+    StopTurnInput,
     TurnCursor,
     TurnOutcome,
     Usage,
@@ -180,11 +181,16 @@ class TurnActivities:
                 await asyncio.sleep(EAGER_POLL if eager else self.settings.poll_interval)
         except asyncio.CancelledError:
             # Only a cancelled Run stops the turn; a worker shutdown or a lost heartbeat
-            # leaves it running for the next attempt to re-attach to.
+            # leaves it running for the next attempt to re-attach to. A cancelled Run's
+            # workflow may close before this activity hears of it: then it is not found.
             why = activity.cancellation_details()
-            if why is not None and why.cancel_requested:
+            if why is not None and (why.cancel_requested or why.not_found):
                 await asyncio.to_thread(self.backend.stop_turn, inp.devbox, inp.turn_id)
             raise
+
+    @activity.defn(name="stop_turn")
+    async def stop_turn(self, inp: StopTurnInput) -> None:
+        await asyncio.to_thread(self.backend.stop_turn, inp.devbox, inp.turn_id)
 
     # ------------------------------------------------------------------ gateway
 

@@ -528,8 +528,7 @@ class RunService:
 
         None when the claim failed because the Run was reopened meanwhile."""
         record = await asyncio.to_thread(self.store.read_record, run_id)
-        if record is None or record.run.status != RunStatus.completed or \
-                record.input.state is None or not record.run.keep_alive_until:
+        if record is None or record.input.state is None or not record.run.keep_alive_until:
             raise RunConflict(gone)
         if isinstance(body, ReviewIn) and body.action == "accept" and \
                 record.run.workspace is None:

@@ -479,6 +479,13 @@ class DevBoxAction(BaseModel):
     devbox: DevBoxInfo
 
 
+class StopTurnInput(BaseModel):
+    """End a turn's runner (and what it runs) in a DevBox that stays."""
+
+    devbox: DevBoxInfo
+    turn_id: str
+
+
 class ModelCallInput(BaseModel):
     """One call of the built-in agent loop; `call` numbers it so a retry is not a second call."""
 
@@ -599,6 +606,9 @@ class RunState(BaseModel):
     pending_answers: dict[str, Any] | None = None
     inbox: list[InboxMessage] = Field(default_factory=list)
     keep_alive_until: datetime | None = None
+    # Once a Run has completed, its DevBox holds work worth keeping: a follow-up or review
+    # that fails or is cancelled afterwards ends the Run so, but keeps the DevBox.
+    completed_once: bool = False
     engine: str | None = None
     pending_prompt: list[str] = Field(default_factory=list)
     turn_prompt: str | None = None

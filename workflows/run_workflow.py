@@ -80,6 +80,7 @@ with workflow.unsafe.imports_passed_through():
         Step,
         StepBatch,
         StepIn,
+        StopTurnInput,
         Target,
         TimelineTail,
         TurnCursor,
@@ -107,6 +108,8 @@ RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=time
                     maximum_attempts=20, non_retryable_error_types=["DevBoxError"])
 # A reopened Run (follow-up or review of a closed one) whose Update never came closes again.
 RESUME_GRACE = timedelta(seconds=30)
+# Stopping a turn is best effort: a host that does not answer this soon is likely gone.
+STOP_TURN_WAIT = timedelta(seconds=30)
 
 
 def _cause(err: BaseException) -> BaseException:
@@ -190,12 +193,15 @@ class RunWorkflow:
                     await workflow.wait_condition(workflow.all_handlers_finished)
                     workflow.continue_as_new(RunWorkflowInput(spec=self.spec, state=st))
         except (asyncio.CancelledError, ActivityError) as e:
+            in_turn = st.phase == "turn"
             if not is_cancelled_exception(e):
                 st.error = _error_text(e, st.target)
                 st.running = None
                 if _host_gone(e):  # nothing more can be read from, or done on, that host
                     for devbox in st.devboxes:
                         devbox.died = devbox.died or st.error
+                if in_turn:
+                    await self._stop_turn()
                 try:
                     await self._report(failed_with=st.error)
                 except ActivityError as again:  # the report is best effort on this path
@@ -205,6 +211,8 @@ class RunWorkflow:
                 await self._close(archiver)
                 return await self._finish()
             st.running = None
+            if in_turn:
+                await self._stop_turn()
             self._add_step(StepIn(kind="message", started_at=workflow.now(),
                                   payload={"role": "system", "text": "Run cancelled by request."}))
             if not st.status.finished:
@@ -225,18 +233,45 @@ class RunWorkflow:
         queue = devbox.task_queue if devbox else host_queue(self.state.target or "")
         return {"task_queue": queue, "schedule_to_start_timeout": self.spec.host_lost_after}
 
+    async def _stop_turn(self) -> None:
+        """End the turn's runner in the DevBox: the DevBox may be kept, and a cancelled
+        follow-up must not go on working in it. The turn activity hears of a cancel only at
+        its next heartbeat, which may come after the Run has closed."""
+        st = self.state
+        devbox = st.devboxes[-1] if st.devboxes else None
+        if devbox is None or st.turn_id is None or devbox.died or devbox.removed_at or \
+                not workflow.patched("stop-turn-on-end"):
+            return
+        try:
+            await workflow.execute_activity(
+                "stop_turn", StopTurnInput(devbox=devbox, turn_id=st.turn_id),
+                task_queue=devbox.task_queue, schedule_to_start_timeout=STOP_TURN_WAIT,
+                start_to_close_timeout=SHORT_ACTIVITY, retry_policy=RETRY)
+        except ActivityError as e:  # a host that is gone took the runner with it
+            workflow.logger.warning("could not stop turn %s: %s", st.turn_id, e)
+
     async def _close(self, archiver: asyncio.Task[None]) -> None:
         """The Run has ended: archive, write the final record, hand DevBoxes to a keeper."""
         st = self.state
         st.phase = "close"
         st.running = None
+        # What the ended turn had not run yet must not run in a follow-up of a kept DevBox.
+        st.pending_commands, st.pending_prompt, st.pending_answers = [], [], None
+        if st.inbox:
+            self._add_step(StepIn(kind="message", started_at=workflow.now(), payload={
+                "role": "system", "text": f"{len(st.inbox)} queued message(s) not delivered: "
+                                          f"the Run ended ({st.status.value}) first."}))
+            st.inbox = []
         live = [d for d in st.devboxes if d.removed_at is None]
-        keep = (st.status == RunStatus.completed and self.spec.keep_alive.total_seconds() > 0
+        if not st.status.finished:
+            self._set_status(RunStatus.failed if st.error else RunStatus.completed, finished=True)
+        # A failed first attempt takes its DevBox with it (whatever broke it goes too); after
+        # a completion the DevBox holds work to accept or follow up, whatever came later.
+        keep = ((st.status == RunStatus.completed or st.completed_once)
+                and self.spec.keep_alive.total_seconds() > 0
                 and bool(live) and not any(d.died for d in live))
         until = workflow.now() + (self.spec.keep_alive if keep else timedelta(0))
         st.keep_alive_until = until if keep else None
-        if not st.status.finished:
-            self._set_status(RunStatus.failed if st.error else RunStatus.completed, finished=True)
         await self._archive_all(archiver)
         st.phase = "done"
         record = RunRecord(run=self.details(), input=RunWorkflowInput(spec=self.spec, state=st))
@@ -681,6 +716,7 @@ class RunWorkflow:
                               payload=payload))
         live = any(d.removed_at is None and d.died is None for d in st.devboxes)
         self._set_status(status, finished=True)
+        st.completed_once = st.completed_once or status == RunStatus.completed
         # A message that arrived while reporting still gets its follow-up turn. A failed
         # Run's DevBox is not kept: whatever broke it (or was done in it) goes with it.
         st.phase = "keep_alive" if live and st.inbox and status == RunStatus.completed \
@@ -691,6 +727,7 @@ class RunWorkflow:
         attempt, an accept runs in its handler. Entered when a message arrived while
         reporting, or as a reopened execution whose action comes as an Update-with-start."""
         st = self.state
+        st.completed_once = True  # only a completed Run, or one reopened from it, gets here
         if not st.inbox and st.reject_with is None and not self._reviewed:
             try:
                 await workflow.wait_condition(
@@ -847,7 +884,7 @@ class RunWorkflow:
 
     def _check_message(self, body: MessageIn) -> None:
         st = self.state
-        if st.phase in ("close", "done") and st.status == RunStatus.completed:
+        if st.phase in ("close", "done") and st.keep_alive_until is not None:
             raise ApplicationError("the Run is closing; send again to reopen it", type="Closing")
         if st.phase in ("teardown", "done") or (st.status.finished and st.phase != "keep_alive"):
             raise ApplicationError(
@@ -912,7 +949,7 @@ class RunWorkflow:
 
     def _check_review(self, body: ReviewIn) -> None:
         st = self.state
-        if st.phase in ("close", "done") and st.status == RunStatus.completed:
+        if st.phase in ("close", "done") and st.keep_alive_until is not None:
             raise ApplicationError("the Run is closing; review again to reopen it",
                                    type="Closing")
         if st.phase != "keep_alive" or st.reject_with is not None or st.inbox:

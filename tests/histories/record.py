@@ -1,6 +1,6 @@
 """Record the histories of representative Runs into tests/histories/vN/*.json.
 
-    .venv/bin/python -m tests.histories.record v2
+    .venv/bin/python -m tests.histories.record v3
 
 Each recording goes to a directory of its own, next to the older ones, which stay: a
 patched workflow must keep replaying what older code wrote.
@@ -72,6 +72,19 @@ def _scenarios(stack: FerryStack) -> dict[str, str]:
                      "sleep to start")
     with stack.client() as c:
         c.post(f"/runs/{cancelled['id']}/cancel")
+    # v3: a cancelled follow-up stops its turn and keeps the DevBox (released below).
+    kept = stack.create_run("echo kept", keep_alive="30s")
+    runs["cancelled_follow_up"] = kept["id"]
+    stack.wait_status(kept["id"], {"completed"})
+    with stack.client() as c:
+        c.post(f"/runs/{kept['id']}/messages", json={"text": "sleep 60"})
+    stack.wait_until(lambda: (stack.get_run(kept["id"]).get("running") or {}).get("command")
+                     == "sleep 60", 30, "the follow-up to start")
+    with stack.client() as c:
+        c.post(f"/runs/{kept['id']}/cancel")
+    stack.wait_status(kept["id"], {"cancelled"})
+    with stack.client() as c:
+        c.delete(f"/runs/{kept['id']}/devbox")
     for run_id in runs.values():
         stack.wait_status(run_id, {"completed", "failed", "cancelled"}, timeout=120)
     # The keepers end too (keep-alive 0 s, or released).

@@ -92,6 +92,45 @@ def test_completed_run_closes_and_a_follow_up_reopens_it_in_the_same_devbox(
         assert r.status_code == 409 and "from_run" in r.json()["detail"]
 
 
+def test_a_failed_or_cancelled_follow_up_keeps_the_devbox_and_its_work(
+        stack: FerryStack, docker_client) -> None:
+    """After a completion the DevBox holds work: a follow-up that fails, or one cancelled,
+    ends the Run so but keeps the DevBox for another follow-up (or a review)."""
+    run = stack.create_run("echo first > /workspace/kept.txt")
+    done = stack.wait_status(run["id"], {"completed", "failed"})
+    assert done["status"] == "completed", done
+    container = done["devboxes"][0]["container_id"]
+    with stack.client() as c:
+        assert c.post(f"/runs/{run['id']}/messages", json={"text": "exit 3"}).status_code == 202
+    failed = stack.wait_status(run["id"], {"failed", "completed"})
+    assert failed["status"] == "failed" and failed["keep_alive_until"], failed
+    assert failed["devboxes"][0]["removed_at"] is None
+    with stack.client() as c:
+        assert c.post(f"/runs/{run['id']}/messages",
+                      json={"text": "sleep 600"}).status_code == 202
+    stack.wait_until(lambda: (stack.get_run(run["id"]).get("running") or {}).get("command")
+                     == "sleep 600", 30, "the follow-up to start")
+    with stack.client() as c:
+        assert c.post(f"/runs/{run['id']}/cancel").status_code == 202
+    cancelled = stack.wait_status(run["id"], {"cancelled", "failed", "completed"})
+    assert cancelled["status"] == "cancelled" and cancelled["keep_alive_until"], cancelled
+    with stack.client() as c:
+        r = c.post(f"/runs/{run['id']}/messages", json={"text": "cat /workspace/kept.txt"})
+        assert r.status_code == 202, r.text
+    again = stack.wait_status(run["id"], {"completed", "failed"})
+    assert again["status"] == "completed", again
+    # Only the new message ran: not the cancelled `sleep 600` again.
+    execs = [s["payload"] for s in stack.timeline(run["id"]) if s["kind"] == "exec"]
+    commands = [e["command"] for e in execs]
+    assert commands[-1] == "cat /workspace/kept.txt" and commands.count("sleep 600") <= 1
+    assert all(e["exit_code"] != 0 for e in execs if e["command"] == "sleep 600")
+    assert execs[-1]["output_excerpt"] == "first\n"
+    assert [c.id for c in containers_of(docker_client, run["id"])] == [container]
+    # The cancelled `sleep 600` did not survive into the kept DevBox.
+    top = docker_client.containers.get(container).top(ps_args="-eo pid,args")["Processes"] or []
+    assert not any("sleep 600" in " ".join(p) for p in top), top
+
+
 def test_release_from_the_cli(stack: FerryStack, docker_client) -> None:
     run = stack.create_run("echo hi")
     stack.wait_status(run["id"], {"completed"})

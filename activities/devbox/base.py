@@ -36,6 +36,9 @@ RUNNER_NAME = "ferry-runner"
 # Copied into every DevBox's read-only `ferry/in/bin` (on the PATH of turn commands).
 TOOLS = (RUNNER_NAME, "ferry-ask", "ferry-workspace")
 AGENT_UID = AGENT_GID = 1000
+# Warm DevBoxes are named with a '.', which no Run id (RUN_ID_PATTERN) or schedule name can
+# hold: nothing a user names can pass for the pool's, or the pool's for a Run's.
+WARM_PREFIX = "warm."
 EXEC_TIMEOUT = 600
 MAX_EXEC_OUTPUT = 64 * 1024  # what `exec` keeps of a command's output: its tail
 
@@ -226,9 +229,9 @@ class DevBoxBackend(ABC):
         """Runs with a DevBox (container or host directory) on this host, for the reaper."""
         base = self.settings.devboxes_dir
         try:
-            # Links are a warm DevBox's old name; `warm-*` directories are the pool's.
+            # Links are a warm DevBox's old name; `warm.*` directories are the pool's.
             return sorted(p.name for p in base.iterdir() if p.is_dir() and not p.is_symlink()
-                          and not p.name.startswith("warm-"))
+                          and not p.name.startswith(WARM_PREFIX))
         except OSError:
             return []
 

@@ -30,6 +30,7 @@ from activities.devbox.base import (
     EXEC_TIMEOUT,
     MAX_EXEC_OUTPUT,
     RUNNER_NAME,
+    WARM_PREFIX,
     DevBoxBackend,
     DevBoxError,
     DevBoxLayout,
@@ -48,7 +49,9 @@ LABEL_HOST = "ferry.host"
 LABEL_USER = "ferry.user"
 LABEL_NETWORK = "ferry.network"
 LABEL_WARM = "ferry.warm"  # started for the host's warm pool (claimed once renamed)
-WARM_PREFIX = "warm-"
+# Written by the host (in the DevBox's host directory, which the DevBox cannot reach) once
+# a warm DevBox is initialised: only then may a Run claim it.
+WARM_READY = "warm-ready"
 IMAGE_USER_LABEL = "ferry.devbox.user"  # an image asks for root turns with `=root`
 RUNNER_CAPS = ["SETUID", "SETGID", "KILL"]
 # Root turns get what a root process in a Docker container usually has (apt, dpkg, chown
@@ -150,7 +153,7 @@ class DockerBackend(DevBoxBackend):
     _claim_lock = threading.Lock()
 
     def warm_boxes(self) -> list[str]:
-        """Names of this host's warm DevBoxes no Run has claimed yet."""
+        """Names of this host's warm DevBoxes no Run has claimed yet (ready or starting)."""
         found = self.client.containers.list(all=True, sparse=True, filters={"label": [
             f"{LABEL_HOST}={self.settings.worker_host}", LABEL_WARM]})
         names = [(c.attrs.get("Names") or ["/"])[0].lstrip("/") for c in found]
@@ -168,8 +171,10 @@ class DockerBackend(DevBoxBackend):
         try:
             self._init(self._info(key, container, image), image)
         except DevBoxError:
-            self._discard(key, container_name(key))
+            with self._claim_lock:
+                self._discard(key, container_name(key))
             raise
+        (self.layout(key).root / WARM_READY).touch()
         return key
 
     def _claim_warm(self, run_id: str):
@@ -181,10 +186,14 @@ class DockerBackend(DevBoxBackend):
         with self._claim_lock:
             for name in self.warm_boxes():
                 key = name.removeprefix(container_name(""))
+                ready = self.layout(key).root / WARM_READY
+                if not ready.is_file():
+                    continue  # still starting
                 try:
                     container = self.client.containers.get(name)
                     if container.status != "running":
                         continue  # the pool replaces it
+                    ready.unlink()
                     container.rename(container_name(run_id))
                 except (NotFound, APIError):
                     continue
@@ -195,7 +204,9 @@ class DockerBackend(DevBoxBackend):
         return None
 
     def prune_warm(self) -> None:
-        """Remove warm DevBoxes that stopped, and pool directories with no container."""
+        """Remove warm DevBoxes that stopped or never became ready (a worker stopped while
+        starting them: called before this worker starts any), and pool directories with no
+        container."""
         with self._claim_lock:
             self._prune_warm()
 
@@ -211,7 +222,7 @@ class DockerBackend(DevBoxBackend):
                 running = self.client.containers.get(name).status == "running"
             except NotFound:
                 continue
-            if running:
+            if running and (self.layout(key).root / WARM_READY).is_file():
                 live.add(key)
             else:
                 self._discard(key, name)
@@ -238,8 +249,9 @@ class DockerBackend(DevBoxBackend):
 
     def drain_warm(self) -> None:
         """Remove the pool's unclaimed DevBoxes (the worker is stopping)."""
-        for name in self.warm_boxes():
-            self._discard(name.removeprefix(container_name("")), name)
+        with self._claim_lock:
+            for name in self.warm_boxes():
+                self._discard(name.removeprefix(container_name("")), name)
 
     def _create(self, run_id: str, name: str, image: str, layout: DevBoxLayout, root: bool,
                 volumes: list[str], network: str, warm: bool = False):

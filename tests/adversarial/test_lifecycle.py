@@ -4,6 +4,7 @@ another Run, and the Run ends with a plain message."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -64,3 +65,66 @@ def test_what_a_run_leaves_in_a_warm_devbox_never_reaches_the_next_run(
                        if s["kind"] == "exec"]
     assert "planted" not in listing
     assert sleeps == "1\n"  # only the DevBox's own `sleep infinity`
+
+
+def _warm(client: docker.DockerClient, host: str) -> list:
+    return client.containers.list(sparse=True, filters={
+        "label": [f"ferry.host={host}", "ferry.warm"]})
+
+
+def test_a_run_named_like_the_pool_is_never_taken_for_a_warm_devbox(
+        warm_astack: FerryStack, docker_client: docker.DockerClient) -> None:
+    # Whoever names a schedule picks the start of its Runs' ids. A schedule called `warm-…`
+    # once made Runs that passed for the pool's: a new Run claimed the scheduled Run's
+    # DevBox (its workspace and all), and the pool pruned it.
+    stack = warm_astack
+    host = stack.settings.worker_host
+    with stack.client() as c:
+        r = c.post("/schedules", json={
+            "name": "warm-x", "spec": {"interval": {"every": "1h"}}, "paused": True,
+            "run": {"instructions": "echo secret-of-warm-x > /workspace/mine.txt",
+                    "target": host, "keep_alive": "10m"}})
+        assert r.status_code == 201, r.text
+        assert c.post("/schedules/warm-x/trigger").status_code in (200, 202)
+        stack.wait_until(lambda: c.get("/runs", params={"schedule": "warm-x"}).json()["runs"],
+                         30, "the scheduled Run")
+        scheduled = c.get("/runs", params={"schedule": "warm-x"}).json()["runs"][0]
+    assert scheduled["id"].startswith("warm-x")
+    done = stack.wait_status(scheduled["id"], {"completed", "failed"}, timeout=60)
+    assert done["status"] == "completed" and done["keep_alive_until"], done
+    kept = done["devboxes"][0]["container_id"]
+    stack.wait_until(lambda: len(_warm(docker_client, host)) >= 2, 60, "the pool to refill")
+    other = stack.create_run("cat /workspace/mine.txt 2>/dev/null || echo fresh", keep_alive="0s")
+    done2 = stack.wait_status(other["id"], {"completed", "failed"}, timeout=60)
+    assert done2["devboxes"][0]["container_id"] != kept
+    out = [s["payload"]["output_excerpt"] for s in stack.timeline(other["id"])
+           if s["kind"] == "exec"]
+    assert out == ["fresh\n"], out
+    # The scheduled Run's kept DevBox is still its own: a follow-up finds its file.
+    time.sleep(2)  # a pool prune and refill cycle
+    assert docker_client.containers.get(kept).status == "running"
+    with stack.client() as c:
+        c.delete("/schedules/warm-x")
+        assert c.post(f"/runs/{scheduled['id']}/messages",
+                      json={"text": "cat /workspace/mine.txt"}).status_code == 202
+    again = stack.wait_status(scheduled["id"], {"completed", "failed"}, timeout=60)
+    last = [s["payload"] for s in stack.timeline(scheduled["id"]) if s["kind"] == "exec"][-1]
+    assert again["status"] == "completed" and last["output_excerpt"] == "secret-of-warm-x\n"
+
+
+def test_a_warm_devbox_still_starting_is_not_claimed(
+        warm_astack: FerryStack, docker_client: docker.DockerClient) -> None:
+    # A warm DevBox is claimable only once the worker has initialised it: take the mark
+    # away (as if its start were still under way) and a new Run starts its own DevBox.
+    stack = warm_astack
+    host = stack.settings.worker_host
+    stack.wait_until(lambda: len(_warm(docker_client, host)) == 1, 60, "a warm DevBox")
+    [box] = _warm(docker_client, host)
+    key = (box.attrs.get("Names") or ["/"])[0].lstrip("/").removeprefix("ferry-")
+    assert key.startswith("warm.")
+    (stack.data_dir / "devboxes" / key / "warm-ready").unlink()
+    run = stack.create_run("echo own", keep_alive="0s")
+    done = stack.wait_status(run["id"], {"completed", "failed"}, timeout=60)
+    assert done["status"] == "completed", done
+    assert done["devboxes"][0]["container_id"] != box.id
+    assert docker_client.containers.get(box.id).name == f"ferry-{key}"

@@ -17,7 +17,7 @@ def warm_names(client: docker.DockerClient, host: str) -> list[str]:
     boxes = client.containers.list(all=True, sparse=True, filters={
         "label": [f"ferry.host={host}", "ferry.warm"]})
     return sorted(n for c in boxes for n in [(c.attrs.get("Names") or ["/"])[0].lstrip("/")]
-                  if n.startswith("ferry-warm-"))
+                  if n.startswith("ferry-warm."))
 
 
 @pytest.fixture

@@ -44,6 +44,7 @@ from ferry.artifact_store import ArtifactStore
 from ferry.inputs import image_allowed, image_problem, repo_problem, ticket_host_problem
 from ferry.questions import AnswersIn
 from ferry.schemas import (
+    KEEPER_CLAIMED,
     MAX_TITLE_CHARS,
     KeeperClaim,
     MessageIn,
@@ -537,7 +538,7 @@ class RunService:
         try:
             await keeper.execute_update("claim", result_type=KeeperClaim)
         except (WorkflowUpdateFailedError, RPCError) as e:
-            if await self._describe_status(run_id) == WorkflowExecutionStatus.RUNNING:
+            if await self._reopened_meanwhile(run_id):
                 return None
             raise RunConflict(gone) from e
         state = record.input.state.model_copy(update={"phase": "keep_alive"})
@@ -552,6 +553,32 @@ class RunService:
         return await self.client.execute_update_with_start_workflow(
             update, body, start_workflow_operation=start, result_type=RunPublic)
 
+    async def _keeper_claimed(self, run_id: str) -> bool:
+        """Did a follow-up or review take the Run's DevBox back from its keeper?"""
+        keeper = self.client.get_workflow_handle(keeper_id_for(run_id))
+        try:
+            desc = await keeper.describe()
+            if desc.status == WorkflowExecutionStatus.RUNNING:
+                return bool(await keeper.query("claimed", result_type=bool))
+            if desc.status == WorkflowExecutionStatus.COMPLETED:
+                return await keeper.result() == KEEPER_CLAIMED
+        except (RPCError, WorkflowQueryFailedError):
+            pass
+        return False
+
+    async def _reopened_meanwhile(self, run_id: str, within: float = 5.0) -> bool:
+        """After a failed claim: did another request claim the DevBox to reopen the Run?
+        Its new execution starts a moment after its claim, so wait for it a little."""
+        if not await self._keeper_claimed(run_id):
+            return await self._describe_status(run_id) == WorkflowExecutionStatus.RUNNING
+        deadline = asyncio.get_running_loop().time() + within
+        while True:
+            if await self._describe_status(run_id) == WorkflowExecutionStatus.RUNNING:
+                return True
+            if asyncio.get_running_loop().time() > deadline:
+                return False
+            await asyncio.sleep(0.1)
+
     async def release(self, run_id: str) -> ReleaseResult:
         """Remove a finished Run's kept DevBox now, rather than at the end of keep-alive."""
         status = await self._describe_status(run_id)
@@ -562,6 +589,10 @@ class RunService:
             await self.client.get_workflow_handle(keeper_id_for(run_id)).execute_update(
                 "release")
         except (WorkflowUpdateFailedError, RPCError) as e:
+            if await self._reopened_meanwhile(run_id):
+                raise RunConflict(f"Run {run_id} is working in its DevBox again (a follow-up "
+                                  f"or review reopened it): cancel it (ferry cancel {run_id}), "
+                                  "or release it once it has finished") from e
             raise RunConflict(f"Run {run_id} has no DevBox kept: it was removed already") \
                 from e
         return ReleaseResult(run_id=run_id, released=True,

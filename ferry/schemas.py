@@ -57,6 +57,9 @@ def keeper_id_for(run_id: str) -> str:
     return f"devbox-{run_id}"
 
 
+KEEPER_CLAIMED = "claimed by a follow-up"  # the result of a keeper a Run took its DevBox from
+
+
 def is_valid_run_id(run_id: str) -> bool:
     return bool(_RUN_ID_RE.match(run_id))
 

@@ -17,7 +17,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from ferry.schemas import DevBoxesRemoved, KeeperClaim, KeeperInput
+    from ferry.schemas import KEEPER_CLAIMED, DevBoxesRemoved, KeeperClaim, KeeperInput
 
 TEARDOWN = timedelta(minutes=2)
 
@@ -42,7 +42,7 @@ class DevBoxKeeper:
                 pass
         if self.claimed:
             await workflow.wait_condition(workflow.all_handlers_finished)
-            return "claimed by a follow-up"
+            return KEEPER_CLAIMED
         self.removing = True
         gone: list[str] = []
         for devbox in inp.devboxes:
@@ -88,6 +88,10 @@ class DevBoxKeeper:
     @release.validator
     def _validate_release(self) -> None:
         self._check_open()
+
+    @workflow.query(name="claimed")
+    def was_claimed(self) -> bool:
+        return self.claimed
 
     @workflow.query(name="until")
     def until(self) -> str:

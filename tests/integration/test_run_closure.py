@@ -9,6 +9,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -129,6 +130,28 @@ def test_a_failed_or_cancelled_follow_up_keeps_the_devbox_and_its_work(
     # The cancelled `sleep 600` did not survive into the kept DevBox.
     top = docker_client.containers.get(container).top(ps_args="-eo pid,args")["Processes"] or []
     assert not any("sleep 600" in " ".join(p) for p in top), top
+
+
+def test_two_follow_ups_at_once_both_reach_the_reopened_run(stack: FerryStack) -> None:
+    """Both race to reopen the closed Run: one claims the DevBox, the other must find the
+    reopened Run and be delivered there, not be told the DevBox is gone."""
+    run = stack.create_run("echo first")
+    assert stack.wait_status(run["id"], {"completed", "failed"})["status"] == "completed"
+    for _ in range(3):  # the race has more than one shape; try it a few times
+        texts = [f"echo {uuid.uuid4().hex[:8]}" for _ in range(2)]
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(lambda t: _post_message(stack, run["id"], t), texts))
+        assert [code for code, _ in answers] == [202, 202], answers
+        stack.wait_until(lambda: {s["payload"]["command"] for s in stack.timeline(run["id"])
+                                  if s["kind"] == "exec"} >= set(texts)
+                         and stack.get_run(run["id"])["status"] == "completed", 60,
+                         "both follow-ups to run")
+
+
+def _post_message(stack: FerryStack, run_id: str, text: str) -> tuple[int, str]:
+    with stack.client() as c:
+        r = c.post(f"/runs/{run_id}/messages", json={"text": text})
+        return r.status_code, r.text
 
 
 def test_release_from_the_cli(stack: FerryStack, docker_client) -> None:

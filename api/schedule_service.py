@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import json
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +69,15 @@ def autonomous(body: RunCreate, where: str) -> RunCreate:
     return body.model_copy(update={"mode": "autonomous"})
 
 
+def scheduled(body: RunCreate) -> RunCreate:
+    """A schedule's Run template: autonomous, and keeping no DevBox unless it says so (a
+    schedule firing every few minutes would otherwise pile up idle DevBoxes)."""
+    body = autonomous(body, "scheduled")
+    if body.keep_alive is None:
+        body = body.model_copy(update={"keep_alive": timedelta(0)})
+    return body
+
+
 def temporal_spec(spec: ScheduleSpecIn, body: ScheduleCreate | None = None) -> ScheduleSpec:
     kw: dict[str, Any] = {}
     if body is not None:
@@ -115,7 +124,7 @@ class ScheduleService:
         return RunWorkflowInput.model_validate(arg).spec, spec or {}
 
     async def create(self, body: ScheduleCreate) -> SchedulePublic:
-        run = autonomous(body.run, "scheduled")
+        run = scheduled(body.run)
         spec = await self.runs.spec_for(run, body.name)
         state = ScheduleState(paused=body.paused, note=body.note,
                               limited_actions=body.spec.at is not None,
@@ -185,7 +194,7 @@ class ScheduleService:
         assert isinstance(action, ScheduleActionStartWorkflow)
         template, given = await self._decoded(action)
         if body.run is not None:
-            template = await self.runs.spec_for(autonomous(body.run, "scheduled"), schedule_id)
+            template = await self.runs.spec_for(scheduled(body.run), schedule_id)
         spec_in = body.spec or ScheduleSpecIn.model_construct(**given)
         new_action = self._action(template, schedule_id, spec_in)
 

@@ -644,12 +644,15 @@ app.add_typer(schedule_app, name="schedule")
 app.add_typer(trigger_app, name="trigger")
 
 
-def _run_body(instructions: str, target: str | None, engine: str, image: str | None) -> dict:
+def _run_body(instructions: str, target: str | None, engine: str, image: str | None,
+              keep_alive: str | None = None) -> dict:
     body: dict[str, Any] = {"instructions": instructions, "engine": engine, "mode": "autonomous"}
     if target:
         body["target"] = target
     if image:
         body["image"] = image
+    if keep_alive:
+        body["keep_alive"] = keep_alive
     return body
 
 
@@ -677,6 +680,9 @@ def schedule_create(
     image: Annotated[str | None, typer.Option()] = None,
     overlap: Annotated[str, typer.Option(help="skip|buffer_one|buffer_all|cancel_other|allow_all")] = "skip",
     paused: Annotated[bool, typer.Option("--paused")] = False,
+    keep_alive: Annotated[str | None, typer.Option(
+        help="Keep each Run's DevBox this long for follow-ups and review, e.g. 2h "
+             "(default: none for scheduled Runs).")] = None,
 ) -> None:
     """Create a schedule of autonomous Runs."""
     spec: dict[str, Any] = {}
@@ -686,7 +692,8 @@ def schedule_create(
         spec = {"interval": {"every": every}}
     elif at:
         spec = {"at": at}
-    body = {"name": name, "run": _run_body(instructions, target, engine, image), "spec": spec,
+    body = {"name": name, "run": _run_body(instructions, target, engine, image, keep_alive),
+            "spec": spec,
             "overlap": overlap, "paused": paused}
     _print_schedule(Api().json("POST", "/schedules", json=body))
 
@@ -736,6 +743,8 @@ def trigger_create(
     event: Annotated[str | None, typer.Option(help="Only this X-GitHub-Event.")] = None,
     action: Annotated[str | None, typer.Option(help="Only payloads with this action.")] = None,
     engine: Annotated[str, typer.Option()] = "script",
+    keep_alive: Annotated[str | None, typer.Option(
+        help="Keep each Run's DevBox this long for follow-ups and review, e.g. 2h.")] = None,
 ) -> None:
     """Create a webhook trigger at /hooks/NAME."""
     flt: dict[str, Any] = {"headers": {}, "payload": {}}
@@ -744,7 +753,8 @@ def trigger_create(
     if action:
         flt["payload"]["action"] = action
     t = Api().json("POST", "/triggers", json={"name": name, "secret": secret, "filter": flt,
-                                              "run": _run_body(instructions, target, engine, None)})
+                                              "run": _run_body(instructions, target, engine,
+                                                               None, keep_alive)})
     out.print(f"trigger {_e(t['name'])}: POST {_e(Api().url)}{_e(t['hook_url'])}")
 
 

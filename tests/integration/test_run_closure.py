@@ -34,12 +34,13 @@ def temporal_status(stack: FerryStack, workflow_id: str) -> str:
 
 
 def test_interval_schedule_fires_on_time_with_default_keep_alive(stack: FerryStack) -> None:
-    """Runs keep their DevBox for the default 30 minutes, yet each Run's workflow closes
+    """Runs that keep their DevBox for 30 minutes (the product's default keep-alive, asked
+    for here since scheduled Runs keep none unless asked), yet each Run's workflow closes
     when it completes, so `overlap: skip` never skips a firing."""
     name = f"tick-{uuid.uuid4().hex[:6]}"
     with stack.client() as c:
         r = c.post("/schedules", json={"name": name, "spec": {"interval": {"every": "2s"}},
-                                       "run": {"instructions": "date",
+                                       "run": {"instructions": "date", "keep_alive": "30m",
                                                "target": stack.settings.worker_host}})
         assert r.status_code == 201, r.text
         time.sleep(7.5)
@@ -142,8 +143,10 @@ def test_two_follow_ups_at_once_both_reach_the_reopened_run(stack: FerryStack) -
         with ThreadPoolExecutor(2) as pool:
             answers = list(pool.map(lambda t: _post_message(stack, run["id"], t), texts))
         assert [code for code, _ in answers] == [202, 202], answers
-        stack.wait_until(lambda: {s["payload"]["command"] for s in stack.timeline(run["id"])
-                                  if s["kind"] == "exec"} >= set(texts)
+        wanted = set(texts)
+        stack.wait_until(lambda w=wanted: {s["payload"]["command"]  # type: ignore[misc]
+                                           for s in stack.timeline(run["id"])
+                                           if s["kind"] == "exec"} >= w
                          and stack.get_run(run["id"])["status"] == "completed", 60,
                          "both follow-ups to run")
 

@@ -45,6 +45,8 @@ def test_interval_schedule_starts_runs_that_complete(stack: FerryStack) -> None:
         assert run["schedule_id"] == name
         done = stack.wait_status(run["id"], {"completed", "failed"})
         assert done["status"] == "completed" and done["schedule_id"] == name
+        # Nobody follows up on a Run that fires every 2 s: it keeps no DevBox unless asked.
+        assert done["keep_alive_seconds"] == 0 and done["keep_alive_until"] is None
     with stack.client() as c:
         shown = c.get(f"/schedules/{name}").json()
         assert {r["id"] for r in shown["recent_runs"]} >= {r["id"] for r in runs[:1]}
@@ -246,8 +248,10 @@ def test_cli_schedules_and_triggers(stack: FerryStack) -> None:
     name = f"cli-{uuid.uuid4().hex[:6]}"
     host = stack.settings.worker_host
     made = cli("schedule", "create", name, "echo from-cli", "--target", host, "--cron", "0 4 * * *",
-               "--time-zone", "Europe/Paris", "--paused")
+               "--time-zone", "Europe/Paris", "--paused", "--keep-alive", "2h")
     assert made.returncode == 0 and "paused" in made.stdout and "next:" in made.stdout
+    with stack.client() as c:
+        assert c.get(f"/schedules/{name}").json()["run"]["keep_alive"] == "PT2H"
     assert name in cli("schedule", "ls").stdout
     assert cli("schedule", "resume", name).returncode == 0
     assert "active" in cli("schedule", "show", name).stdout

@@ -430,8 +430,8 @@ def show(run_id: str) -> None:
         gone = " (removed)" if d.get("removed_at") else ""
         out.print(f"{'devbox':>10}  {_e(d['name'])} on {_e(d['host'])}, network "
                   f"{_e(d.get('network', 'none'))}{gone}")
-        if d.get("note"):
-            out.print(f"{'':>10}  {_e(d['note'])}")
+    if r.get("devbox_note"):
+        out.print(f"{'':>10}  {_e(r['devbox_note'])}")
 
 
 @app.command()

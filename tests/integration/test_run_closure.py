@@ -250,6 +250,11 @@ def test_a_lost_host_fails_its_runs_and_cancel_does_not_wait_for_it(
         assert c.post(f"/runs/{doomed['id']}/cancel").status_code == 202
         stack.wait_status(doomed["id"], {"cancelled"}, timeout=5)
         assert time.monotonic() - t0 < 5
+    # Nobody could remove its DevBox: the Run says so, in the API and in `ferry show`.
+    stack.wait_until(lambda: stack.get_run(doomed["id"])["devbox_note"], 30, "the note")
+    note = stack.get_run(doomed["id"])["devbox_note"]
+    assert f"host {host} did not remove the DevBox" in note and "reaper" in note
+    assert note in stack.cli("show", doomed["id"]).stdout
 
 
 def test_the_reaper_removes_what_a_terminated_run_left(lost_host_stack: FerryStack,

@@ -344,9 +344,12 @@ class RunService:
     async def _closed_view(self, run_id: str, desc: WorkflowExecutionDescription) -> RunPublic:
         """A closed Run: its final record, or (closed outside Ferry) what its start said."""
         record = await asyncio.to_thread(self.store.read_record, run_id)
-        if record is not None and (record.run.completed_at is None or desc.close_time is None
-                                   or record.run.completed_at <= desc.close_time):
-            return record.run
+        if record is not None and record.execution is not None:
+            if record.execution == desc.run_id:
+                return record.run
+        elif record is not None and (record.run.completed_at is None or desc.close_time is None
+                                     or record.run.completed_at <= desc.close_time):
+            return record.run  # written before records named their execution
         inp = await self._started_with(run_id, desc.run_id)
         how = {WorkflowExecutionStatus.TERMINATED: "terminated",
                WorkflowExecutionStatus.TIMED_OUT: "timed out"}.get(

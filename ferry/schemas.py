@@ -730,6 +730,9 @@ class RunRecord(BaseModel):
 
     run: RunPublic
     input: RunWorkflowInput
+    # The execution (Temporal run id) that wrote it: a later execution that closed without
+    # writing one (terminated in Temporal) is not described by it.
+    execution: str | None = None
 
 
 class KeeperInput(BaseModel):

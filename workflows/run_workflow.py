@@ -274,7 +274,8 @@ class RunWorkflow:
         st.keep_alive_until = until if keep else None
         await self._archive_all(archiver)
         st.phase = "done"
-        record = RunRecord(run=self.details(), input=RunWorkflowInput(spec=self.spec, state=st))
+        record = RunRecord(run=self.details(), input=RunWorkflowInput(spec=self.spec, state=st),
+                           execution=workflow.info().run_id)
         await workflow.execute_activity("write_run_record", record,
                                         start_to_close_timeout=SHORT_ACTIVITY, retry_policy=RETRY)
         if live:

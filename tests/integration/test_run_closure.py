@@ -278,3 +278,30 @@ def test_the_reaper_removes_what_a_terminated_run_left(lost_host_stack: FerrySta
     # Closed moments ago: the reaper leaves a grace, then removes both on a pass.
     stack.wait_until(lambda: not containers_of(docker_client, run["id"])
                      and not host_dir.exists(), 40, "the reaper's pass")
+
+
+def test_a_follow_up_terminated_in_temporal_reads_as_failed_and_is_reaped(
+        lost_host_stack: FerryStack, docker_client) -> None:
+    """The record the Run wrote when it first closed describes that execution, not the
+    reopened one a person then terminated in Temporal."""
+    stack = lost_host_stack
+    run = stack.create_run("echo one")
+    assert stack.wait_status(run["id"], {"completed", "failed"})["status"] == "completed"
+    with stack.client() as c:
+        assert c.post(f"/runs/{run['id']}/messages",
+                      json={"text": "sleep 120"}).status_code == 202
+    stack.wait_until(lambda: (stack.get_run(run["id"]).get("running") or {}).get("command")
+                     == "sleep 120", 30, "the follow-up to start")
+    out = subprocess.run(
+        [str(ROOT / ".venv/bin/temporal"), "workflow", "terminate", "-w", f"run-{run['id']}",
+         "--address", stack.settings.effective_temporal_address, "--reason", "test"],
+        capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    shown = stack.get_run(run["id"])
+    assert shown["status"] == "failed" and "terminated outside Ferry" in shown["error"], shown
+    assert shown["keep_alive_until"] is None
+    with stack.client() as c:
+        r = c.post(f"/runs/{run['id']}/messages", json={"text": "echo again"})
+        assert r.status_code == 409 and "DevBox is gone" in r.json()["detail"], r.text
+    stack.wait_until(lambda: not containers_of(docker_client, run["id"]), 40,
+                     "the reaper's pass")

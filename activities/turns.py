@@ -136,6 +136,7 @@ class TurnActivities:
         # Right after a turn starts, and while steps keep coming, read often: that is when
         # a person is watching for the next step.
         eager_until = time.monotonic() + EAGER_SECONDS
+        next_cursor_signal = 0.0
         try:
             while True:
                 batch, outcome, more = await asyncio.to_thread(
@@ -144,8 +145,13 @@ class TurnActivities:
                     batch.steps += self._denials(grant)
                     if outcome is None and grant.exhausted:
                         outcome = TurnOutcome(ok=False, error=grant.exhausted)
-                if batch.cursor.lines > cursor.lines or batch.steps:
+                # Lines that made no step (forged, unsigned, or bookkeeping) move the cursor
+                # but neither keep the fast polling going nor cost a signal each.
+                if batch.steps or (batch.cursor.lines > cursor.lines
+                                   and time.monotonic() >= next_cursor_signal):
                     await handle.signal("add_steps", batch)
+                    next_cursor_signal = time.monotonic() + self.settings.poll_interval
+                if batch.steps:
                     eager_until = time.monotonic() + EAGER_SECONDS
                 cursor = batch.cursor
                 activity.heartbeat(cursor.model_dump())

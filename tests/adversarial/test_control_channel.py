@@ -9,6 +9,7 @@ reads, and end the Run with a clear status instead of crashing or hanging.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.adversarial.conftest import HostWatch, everything_about
-from tests.integration.harness import FerryStack
+from tests.integration.harness import FerryStack, all_history
 
 T1 = "/ferry/out/turns/t1"
 RUNNER = "$(pgrep -u 0 -f '^python3 -I /ferry/in/bin/ferry-runner start' | head -1)"
@@ -184,3 +185,22 @@ def test_a_replaced_event_stream_ends_the_run_clearly(astack: FerryStack) -> Non
     done = astack.wait_status(run["id"], {"completed", "failed"}, timeout=90)
     assert done["status"] == "failed"
     assert "the turn runner stopped without finishing" in done["error"], done["error"]
+
+
+def test_a_stream_of_unsigned_lines_costs_no_fast_polling(astack: FerryStack) -> None:
+    # Past the first few (shown as forged), unsigned lines make no step: they must not keep
+    # the host reading every few milliseconds, nor cost the Run's history a signal each.
+    run = astack.create_run(
+        f"for i in $(seq 400); do echo junk >> {T1}/events.jsonl; sleep 0.01; done\necho done",
+        run_as_root=True, keep_alive="0s")
+    done = astack.wait_status(run["id"], {"completed", "failed"}, timeout=90)
+    assert done["status"] in ("completed", "failed"), done
+    forged = [s for s in astack.timeline(run["id"]) if s["kind"] == "raw"]
+    assert 0 < len(forged) <= 20
+    history = json.loads("[" + asyncio.run(all_history(
+        astack.settings.effective_temporal_address, f"run-{run['id']}")).replace("}\n{", "},{")
+        + "]")
+    signals = sum(1 for h in history for e in h["events"]
+                  if e.get("workflowExecutionSignaledEventAttributes"))
+    # ~4 s of junk: at most one cursor signal per poll interval (0.15 s), plus the steps.
+    assert signals < 80, signals

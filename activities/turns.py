@@ -174,6 +174,8 @@ class TurnActivities:
                             self._read, inp, turn_dir, key, cursor, reader)
                         if batch.steps:
                             await handle.signal("add_steps", batch)
+                        if reader.running is not None:
+                            died += f" while running `{reader.running.command[:200]}`"
                         return FollowTurnResult(cursor=batch.cursor, stored_bytes=reader.stored,
                                                 outcome=TurnOutcome(ok=False, error=died),
                                                 devbox_died=died)

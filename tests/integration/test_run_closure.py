@@ -210,7 +210,8 @@ def test_a_killed_devbox_fails_its_run_within_seconds(stack: FerryStack, docker_
     done = stack.wait_status(run["id"], {"failed", "completed"}, timeout=20)
     assert time.monotonic() - t0 < 15
     assert done["status"] == "failed"
-    assert "the DevBox container stopped unexpectedly (exit 137)" in done["error"], done
+    assert "the DevBox container stopped unexpectedly (exit 137) while running `sleep 60`" \
+        in done["error"], done
     stack.wait_until(lambda: containers_of(docker_client, run["id"]) == [], 15, "removal")
 
 

@@ -482,7 +482,8 @@ class RunService:
 
     async def send_message(self, run_id: str, body: MessageIn) -> RunPublic:
         gone = (f"Run {run_id} has finished and its DevBox is gone; start a new Run from this "
-                f'one\'s spec with POST /runs {{"from_run": "{run_id}"}}')
+                f'one\'s spec with POST /runs {{"from_run": "{run_id}"}} '
+                f"(ferry run --from-run {run_id})")
         return await self._to_run(run_id, "send_message", body, gone)
 
     async def review(self, run_id: str, body: ReviewIn) -> RunPublic:

@@ -890,7 +890,8 @@ class RunWorkflow:
         if st.phase in ("teardown", "done") or (st.status.finished and st.phase != "keep_alive"):
             raise ApplicationError(
                 f"Run {self.spec.id} has finished and its DevBox is gone; start a new Run from "
-                f"this one's spec with POST /runs {{\"from_run\": \"{self.spec.id}\"}}",
+                f"this one's spec with POST /runs {{\"from_run\": \"{self.spec.id}\"}} "
+                f"(ferry run --from-run {self.spec.id})",
                 type="DevBoxGone")
 
     @workflow.update(name="review")

@@ -4,34 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
 
 from activities.devbox import DevBoxBackend
 from ferry.schemas import TARGETS_WORKFLOW_ID, Target, TargetsInput
 from ferry.settings import Settings
+from ferry.target_registry import is_healthy, read_targets
 
 HEARTBEAT_EVERY = 10.0
-HEALTHY_WITHIN = timedelta(seconds=45)
 
 log = logging.getLogger("ferry.targets")
-
-
-def is_healthy(target: Target, now: datetime | None = None) -> bool:
-    return (now or datetime.now(UTC)) - target.seen_at <= HEALTHY_WITHIN
-
-
-async def read_targets(client: Client) -> list[Target]:
-    try:
-        return await client.get_workflow_handle(TARGETS_WORKFLOW_ID).query(
-            "targets", result_type=list[Target])
-    except RPCError as e:
-        if e.status == RPCStatusCode.NOT_FOUND:
-            return []
-        raise
 
 
 def this_target(settings: Settings, backend: DevBoxBackend) -> Target:

@@ -38,7 +38,6 @@ from temporalio.common import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.targets import is_healthy, read_targets
 from ferry import search_attributes as sa
 from ferry.artifact_store import ArtifactStore
 from ferry.inputs import image_allowed, image_problem, repo_problem, ticket_host_problem
@@ -66,6 +65,7 @@ from ferry.schemas import (
     workflow_id_for,
 )
 from ferry.settings import Settings
+from ferry.target_registry import is_healthy, read_targets
 from ferry.tickets import parse_ticket_url
 
 WORKFLOW_TYPE = "RunWorkflow"

@@ -39,7 +39,6 @@ from temporalio.exceptions import (
 )
 
 with workflow.unsafe.imports_passed_through():
-    from activities.engines.script import split_script, summarize
     from ferry import search_attributes as sa
     from ferry.questions import (
         AnswerError,
@@ -89,6 +88,7 @@ with workflow.unsafe.imports_passed_through():
         WorkspaceInfo,
         keeper_id_for,
     )
+    from ferry.script_commands import split_script, summarize
     from ferry.settings import host_queue
     from ferry.tickets import Ticket, parse_ticket_url
     from workflows.devbox_keeper import DevBoxKeeper

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from activities.engines.script import split_script, summarize
+from ferry.script_commands import split_script, summarize
 
 CASES = [
     ("echo a; sleep 3; echo b", ["echo a", "sleep 3", "echo b"]),

@@ -1,4 +1,5 @@
-"""The `script` engine: a shell script split into commands, each command one `exec` step.
+"""The `script` engine's grammar: a shell script split into commands (each command one
+`exec` step), and the summary of how they went. Pure: the Run workflow uses it.
 
 Splitting follows the shell's own grammar closely enough for real scripts: quotes,
 escapes, comments, `$(...)`, subshells, `{ ...; }` groups, heredocs, and compound

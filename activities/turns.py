@@ -137,6 +137,15 @@ class TurnActivities:
         # a person is watching for the next step.
         eager_until = time.monotonic() + EAGER_SECONDS
         next_cursor_signal = 0.0
+        sent = cursor.lines  # how far the workflow's cursor is (it waits for this much)
+
+        async def flush(at: TurnCursor) -> None:
+            """Before returning: the workflow waits until signals brought its cursor to the
+            result's, so a move no signal carried yet must be sent now."""
+            if at.lines > sent:
+                await handle.signal("add_steps", StepBatch(turn_id=inp.turn_id, cursor=at,
+                                                           steps=[], running=reader.running))
+
         try:
             while True:
                 batch, outcome, more = await asyncio.to_thread(
@@ -150,6 +159,7 @@ class TurnActivities:
                 if batch.steps or (batch.cursor.lines > cursor.lines
                                    and time.monotonic() >= next_cursor_signal):
                     await handle.signal("add_steps", batch)
+                    sent = batch.cursor.lines
                     next_cursor_signal = time.monotonic() + self.settings.poll_interval
                 if batch.steps:
                     eager_until = time.monotonic() + EAGER_SECONDS
@@ -160,10 +170,12 @@ class TurnActivities:
                         await asyncio.to_thread(self.backend.stop_turn, inp.devbox, inp.turn_id)
                     if grant is not None:
                         outcome = self._metered(inp, outcome)
+                    await flush(cursor)
                     return FollowTurnResult(cursor=cursor, outcome=outcome, stored_bytes=reader.stored)
                 if more:
                     continue
                 if time.monotonic() > deadline:
+                    await flush(cursor)
                     return FollowTurnResult(cursor=cursor, stored_bytes=reader.stored)
                 if time.monotonic() >= next_check:
                     next_check = time.monotonic() + DEATH_CHECK_SECONDS
@@ -174,6 +186,8 @@ class TurnActivities:
                             self._read, inp, turn_dir, key, cursor, reader)
                         if batch.steps:
                             await handle.signal("add_steps", batch)
+                            sent = batch.cursor.lines
+                        await flush(batch.cursor)
                         if reader.running is not None:
                             died += f" while running `{reader.running.command[:200]}`"
                         return FollowTurnResult(cursor=batch.cursor, stored_bytes=reader.stored,
@@ -183,6 +197,7 @@ class TurnActivities:
                     next_lost_check = time.monotonic() + self.settings.poll_interval
                     lost = await asyncio.to_thread(self._runner_lost, inp, turn_dir, key, cursor)
                     if lost:
+                        await flush(cursor)
                         return FollowTurnResult(cursor=cursor, stored_bytes=reader.stored,
                                                 outcome=TurnOutcome(ok=False, error=lost))
                 eager = time.monotonic() < eager_until

@@ -61,6 +61,7 @@ MAX_BATCH_STEPS = 100
 MAX_BATCH_BYTES = 128 * 1024
 RUNNER_START_GRACE = 30.0
 RUNNER_STALE_AFTER = 30.0
+START_FALLBACK_SECONDS = 1.0
 DEATH_CHECK_SECONDS = 2.0  # how often a followed turn checks that its container lives
 EAGER_SECONDS, EAGER_POLL = 1.5, 0.02  # read every 20 ms for 1.5 s after a start or a step
 MAX_TAMPER_STEPS = 20  # forged lines shown per turn; the rest only counted
@@ -75,6 +76,7 @@ class _Reader:
         self.asked: Any = None
         self.running: RunningCommand | None = None
         self.stored = 0  # bytes of command output stored by this call
+        self.started = False  # the turn's event file exists
 
 
 def _text(value: Any, limit: int = MAX_TEXT) -> str:
@@ -122,11 +124,13 @@ class TurnActivities:
         turn_dir = self.backend.turn_files(inp.run_id, inp.turn_id)
         key = await asyncio.to_thread(self.backend.turn_key, inp.run_id, inp.turn_id)
         await asyncio.to_thread(self._write_spec, inp, adapter, sorted(env), grant is not None)
-        died = await asyncio.to_thread(self.backend.death, inp.devbox)
+        died = await asyncio.to_thread(self.backend.start_turn, inp.devbox, inp.turn_id, env)
         if died:
             return FollowTurnResult(cursor=cursor, outcome=TurnOutcome(ok=False, error=died),
                                     devbox_died=died)
-        await asyncio.to_thread(self.backend.start_turn, inp.devbox, inp.turn_id, env)
+        # A turn the DevBox's turn server was told of but shows no event soon after (the
+        # server died, or a root turn took its message) is started the sure way.
+        fallback_at: float | None = time.monotonic() + START_FALLBACK_SECONDS
         reader = _Reader(adapter)
         await asyncio.to_thread(self._replay, turn_dir, key, cursor, reader)
         handle = self.client.get_workflow_handle(activity.info().workflow_id or "")
@@ -177,6 +181,13 @@ class TurnActivities:
                 if time.monotonic() > deadline:
                     await flush(cursor)
                     return FollowTurnResult(cursor=cursor, stored_bytes=reader.stored)
+                if fallback_at is not None and (batch.cursor.offset or reader.started):
+                    fallback_at = None
+                elif fallback_at is not None and time.monotonic() >= fallback_at:
+                    fallback_at = None
+                    died = await asyncio.to_thread(self.backend.start_turn, inp.devbox,
+                                                   inp.turn_id, env, True)
+                    next_check = 0.0 if died else next_check
                 if time.monotonic() >= next_check:
                     next_check = time.monotonic() + DEATH_CHECK_SECONDS
                     died = await asyncio.to_thread(self.backend.death, inp.devbox)
@@ -347,6 +358,7 @@ class TurnActivities:
             outcome = TurnOutcome(ok=False, error="the turn's event stream was tampered with "
                                                   "(it shrank): the turn is void")
         elif got is not None:
+            reader.started = True
             more = got.more
             for line in got.lines:
                 if len(steps) >= MAX_BATCH_STEPS or size >= MAX_BATCH_BYTES:

@@ -1,7 +1,8 @@
 """The DevBox backend contract and the host-side layout every backend shares.
 
 <data>/devboxes/<run>/                 host only: the DevBox never sees these
-  keys/<turn>.key                      per-turn keys that sign the runner's events
+  keys/box.key                         the DevBox's key: each turn's key, which signs its
+                                       runner's events, is derived from it
   git/repo.git                         the host-only repository (clone, snapshots, push)
   scratch/                             host-only temporary files (snapshot bundles)
   disk.img                             the DevBox's own filesystem (see disk.py)
@@ -28,7 +29,7 @@ from importlib import resources
 from pathlib import Path
 
 from activities.devbox import hostio
-from activities.devbox.events import new_key
+from activities.devbox.events import derive_turn_key, new_key
 from ferry.schemas import DevBoxInfo
 from ferry.settings import Settings
 
@@ -39,6 +40,7 @@ AGENT_UID = AGENT_GID = 1000
 # Warm DevBoxes are named with a '.', which no Run id (RUN_ID_PATTERN) or schedule name can
 # hold: nothing a user names can pass for the pool's, or the pool's for a Run's.
 WARM_PREFIX = "warm."
+BOX_KEY = "box.key"
 EXEC_TIMEOUT = 600
 MAX_EXEC_OUTPUT = 64 * 1024  # what `exec` keeps of a command's output: its tail
 
@@ -152,11 +154,12 @@ class DevBoxBackend(ABC):
             os.close(fd)
         os.replace(tmp, dest)
 
-    def turn_key(self, run_id: str, turn_id: str) -> str:
-        """The turn's event key, made once and kept where the DevBox cannot see it."""
+    def box_key(self, run_id: str) -> str:
+        """The DevBox's key, made once and kept where the DevBox cannot see it: the runner
+        that serves the DevBox's turns holds it and derives each turn's key from it."""
         keys = self.layout(run_id).keys
         keys.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path = keys / f"{turn_id}.key"
+        path = keys / BOX_KEY
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         except FileExistsError:
@@ -165,6 +168,14 @@ class DevBoxBackend(ABC):
         with os.fdopen(fd, "w") as f:
             f.write(key)
         return key
+
+    def turn_key(self, run_id: str, turn_id: str) -> str:
+        """The key that signs a turn's events (a turn started before keys were derived
+        kept its own file)."""
+        try:
+            return (self.layout(run_id).keys / f"{turn_id}.key").read_text().strip()
+        except FileNotFoundError:
+            return derive_turn_key(self.box_key(run_id), turn_id)
 
     def stop_turn(self, info: DevBoxInfo, turn_id: str) -> None:
         """Ask the turn's runner to end the turn (it watches for this file)."""
@@ -188,10 +199,14 @@ class DevBoxBackend(ABC):
         """Create (or find, on retry) the DevBox of a Run."""
 
     @abstractmethod
-    def start_turn(self, info: DevBoxInfo, turn_id: str, env: dict[str, str] | None = None) -> None:
-        """Start the turn runner detached; safe to call again for the same turn.
+    def start_turn(self, info: DevBoxInfo, turn_id: str, env: dict[str, str] | None = None,
+                   fallback: bool = False) -> str | None:
+        """Start the turn runner detached; safe to call again for the same turn (`fallback`:
+        by the slow, sure way, when a first start showed no sign of life). Returns why the
+        DevBox cannot run it (its container died), or None.
 
-        `env` (engine credentials) reaches the runner as process environment only.
+        `env` (the turn's gateway token and settings) reaches the runner only: as its
+        process environment, or a file only root reads in the DevBox.
         """
 
     @abstractmethod

@@ -11,9 +11,11 @@ for the layout).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -37,7 +39,7 @@ from activities.devbox.base import (
     ExecResult,
 )
 from activities.devbox.docker_exec import Ending
-from activities.devbox.events import KEY_ENV
+from activities.devbox.events import BOX_KEY_ENV, KEY_ENV
 from activities.gateway.paths import DEVBOX_SOCKET_DIR, socket_dir
 from ferry.schemas import DevBoxInfo
 
@@ -52,6 +54,7 @@ LABEL_WARM = "ferry.warm"  # started for the host's warm pool (claimed once rena
 # Written by the host (in the DevBox's host directory, which the DevBox cannot reach) once
 # a warm DevBox is initialised: only then may a Run claim it.
 WARM_READY = "warm-ready"
+TURN_FIFO = "turns.fifo"  # in `ferry/in`: the host names each turn to start on it
 IMAGE_USER_LABEL = "ferry.devbox.user"  # an image asks for root turns with `=root`
 RUNNER_CAPS = ["SETUID", "SETGID", "KILL"]
 # Root turns get what a root process in a Docker container usually has (apt, dpkg, chown
@@ -168,12 +171,14 @@ class DockerBackend(DevBoxBackend):
         container = self._create(key, container_name(key), image, self.layout(key), root,
                                  sorted(config.get("Volumes") or {}),
                                  self.settings.default_network, warm=True)
+        info = self._info(key, container, image)
         try:
-            self._init(self._info(key, container, image), image)
+            self._init(info, image)
         except DevBoxError:
             with self._claim_lock:
                 self._discard(key, container_name(key))
             raise
+        self._serve(info)
         (self.layout(key).root / WARM_READY).touch()
         return key
 
@@ -415,12 +420,72 @@ class DockerBackend(DevBoxBackend):
 
     # ------------------------------------------------------------------ turns and execs
 
-    def start_turn(self, info: DevBoxInfo, turn_id: str, env: dict[str, str] | None = None) -> None:
-        key = self.turn_key(info.run_id, turn_id)
-        self._container(info).exec_run(
-            ["python3", "-I", f"{info.in_dir}/bin/{RUNNER_NAME}", "start",
-             f"{info.in_dir}/turns/{turn_id}/spec.json"],
-            detach=True, user="0:0", workdir="/", environment={KEY_ENV: key, **(env or {})})
+    def start_turn(self, info: DevBoxInfo, turn_id: str, env: dict[str, str] | None = None,
+                   fallback: bool = False) -> str | None:
+        """Start the turn (a no-op if it started already): by a line to the DevBox's turn
+        server when one listens, else by `docker exec` (which also starts a server for later
+        turns: a new, woken or upgraded DevBox's first turn; a warm one has its server
+        already). The death of the container if it is dead."""
+        layout = self.layout(info.run_id)
+        # The turn's environment (its gateway token) is root's only in the DevBox: the
+        # agent user cannot read it.
+        self.write_in(layout, f"turns/{turn_id}/env.json", json.dumps(env or {}).encode(),
+                      mode=0o600)
+        if not fallback and self._tell_server(layout, turn_id):
+            return None
+        died = self.death(info)
+        if died:
+            return died
+        try:
+            self.client.api.exec_start(self.client.api.exec_create(
+                info.name, ["python3", "-I", f"{info.in_dir}/bin/{RUNNER_NAME}", "start",
+                            f"{info.in_dir}/turns/{turn_id}/spec.json"],
+                user="0:0", workdir="/",
+                environment={KEY_ENV: self.turn_key(info.run_id, turn_id), **(env or {})})["Id"],
+                detach=True)
+        except APIError as e:
+            raise DevBoxError(f"could not start the turn in the DevBox: {e.explanation}") from e
+        # The server for later turns starts beside this one, not before it: a fresh DevBox's
+        # first turn is not slowed by it.
+        threading.Thread(target=self._serve, args=(info,), daemon=True).start()
+        return None
+
+    @staticmethod
+    def _tell_server(layout: DevBoxLayout, turn_id: str) -> bool:
+        """Name the turn to the DevBox's turn server; False if none listens."""
+        try:
+            fd = os.open(layout.inbox / TURN_FIFO,
+                         os.O_WRONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:  # ENXIO: no reader; ENOENT: a DevBox from before servers
+            return False
+        try:
+            if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+                return False
+            os.write(fd, turn_id.encode() + b"\n")  # under PIPE_BUF: one atomic write
+            return True
+        except OSError:  # EAGAIN: the pipe is full (a server that stopped reading)
+            return False
+        finally:
+            os.close(fd)
+
+    def _serve(self, info: DevBoxInfo) -> None:
+        """Start the DevBox's turn server (it exits at once if one already runs)."""
+        layout = self.layout(info.run_id)
+        try:
+            os.mkfifo(layout.inbox / TURN_FIFO, 0o600)
+        except FileExistsError:
+            pass
+        except OSError as e:  # the DevBox's disk is gone: its turns will say so
+            log.warning("could not make the turn FIFO of %s: %s", info.name, e)
+            return
+        try:
+            self.client.api.exec_start(self.client.api.exec_create(
+                info.name, ["python3", "-I", f"{info.in_dir}/bin/{RUNNER_NAME}", "serve",
+                            f"{info.in_dir}/{TURN_FIFO}"],
+                user="0:0", workdir="/",
+                environment={BOX_KEY_ENV: self.box_key(info.run_id)})["Id"], detach=True)
+        except APIError as e:  # turns still start, by `docker exec`
+            log.warning("could not start the turn server in %s: %s", info.name, e.explanation)
 
     def _as_turn_user(self, info: DevBoxInfo, argv: list[str]) -> tuple[list[str], str]:
         if info.uid == 0:  # root turns: uid 0, with fewer capabilities than the runner

@@ -1,10 +1,10 @@
 """The turn runner's event stream as the host reads it: signed lines, read with hard caps.
 
 The runner (`bin/ferry-runner`) appends one line per event to `events.jsonl`:
-`<HMAC-SHA256 hex of JSON> <JSON>`, with a counter `n` inside the JSON. The key is made
-per turn by the host and handed only to the runner process (its environment, which the
-turn's commands cannot read: they run as another user, or without the runner's
-capabilities). A line that fails the check was not written by the runner: it is reported
+`<HMAC-SHA256 hex of JSON> <JSON>`, with a counter `n` inside the JSON. The key is derived
+per turn from the DevBox's key, which the host made and handed only to the runner process
+(its environment, which the turn's commands cannot read: they run as another user, or
+without the runner's capabilities). A line that fails the check was not written by the runner: it is reported
 as tampering and never becomes a step. A missing `n` means lines were removed.
 The runner also refreshes `alive` with a signed timestamp, so liveness cannot be faked.
 """
@@ -21,6 +21,7 @@ from typing import Any
 from activities.devbox import hostio
 
 KEY_ENV = "FERRY_TURN_KEY"
+BOX_KEY_ENV = "FERRY_BOX_KEY"
 MAC_HEX = 64
 MAX_LINE = 2 * 1024 * 1024  # the runner never writes longer lines
 MAX_READ = 4 * 1024 * 1024  # bytes read from the stream per poll (more than MAX_LINE)
@@ -29,6 +30,11 @@ MAX_ALIVE = 256
 
 def new_key() -> str:
     return secrets.token_hex(32)
+
+
+def derive_turn_key(box_key: str, turn_id: str) -> str:
+    """A turn's key from its DevBox's (ferry-runner `serve` derives the same)."""
+    return hmac.new(bytes.fromhex(box_key), b"turn " + turn_id.encode(), hashlib.sha256).hexdigest()
 
 
 def sign(key: str, body: bytes) -> bytes:

@@ -47,7 +47,8 @@ class LocalBackend(DevBoxBackend):
         return {**_base_env(), "FERRY_RUN_ID": info.run_id, "HOME": info.home or "",
                 "TMPDIR": str(self.layout(info.run_id).user_dir("tmp"))}
 
-    def start_turn(self, info: DevBoxInfo, turn_id: str, env: dict[str, str] | None = None) -> None:
+    def start_turn(self, info: DevBoxInfo, turn_id: str, env: dict[str, str] | None = None,
+                   fallback: bool = False) -> str | None:
         key = self.turn_key(info.run_id, turn_id)
         # A new session, so the runner outlives a killed worker, as a container exec does.
         subprocess.Popen(
@@ -57,6 +58,7 @@ class LocalBackend(DevBoxBackend):
             stderr=subprocess.DEVNULL, start_new_session=True,
             env={**self._env(info), KEY_ENV: key, **(env or {})},
         )
+        return None
 
     def exec(self, info: DevBoxInfo, argv: list[str], timeout: int = EXEC_TIMEOUT,
              self_timed: bool = False) -> tuple[int, str]:

@@ -204,3 +204,74 @@ def test_a_stream_of_unsigned_lines_costs_no_fast_polling(astack: FerryStack) ->
                   if e.get("workflowExecutionSignaledEventAttributes"))
     # ~4 s of junk: at most one cursor signal per poll interval (0.15 s), plus the steps.
     assert signals < 80, signals
+
+
+SERVER = "^python3 -I /ferry/in/bin/ferry-runner serve"
+
+
+def _answer(stack: FerryStack, run_id: str) -> None:
+    stack.wait_status(run_id, {"waiting_for_input"}, timeout=60)
+    with stack.client() as c:
+        r = c.post(f"/runs/{run_id}/answers", json={"answers": {"go": "yes"}})
+        assert r.status_code == 200, r.text
+
+
+def test_an_agent_turn_cannot_reach_the_turn_servers_key_fifo_or_turn_env(
+        astack: FerryStack, host: HostWatch) -> None:
+    # The second turn is started by the DevBox's turn server, which holds the DevBox's key
+    # (every later turn's key derives from it) and reads the host's turn FIFO.
+    script = "\n".join([
+        'ferry-ask "Go on?" --id go --options yes,no',
+        f"for p in $(pgrep -f '{SERVER}'); do cat /proc/$p/environ; done 2>/dev/null "
+        "| tr '\\0' '\\n' | grep -c -e FERRY_BOX_KEY -e FERRY_TURN_KEY || echo refused-environ",
+        "echo t9 > /ferry/in/turns.fifo 2>/dev/null || echo refused-fifo",
+        "cat /ferry/in/turns/t2/env.json 2>/dev/null || echo refused-env",
+        f"{{ pkill -f '{SERVER}' 2>/dev/null; pgrep -c -f '{SERVER}'; }}",
+    ])
+    run = astack.create_run(script)
+    _answer(astack, run["id"])
+    done = astack.wait_status(run["id"], {"completed", "failed"}, timeout=60)
+    assert done["status"] == "completed", done["error"]
+    out = [e["output_excerpt"].strip().split("\n")[-1] for e in execs(astack, run["id"])]
+    assert out[1:4] == ["refused-environ", "refused-fifo", "refused-env"]
+    assert int(out[4]) >= 1  # the server (and this turn's runner, its child) live on
+    keys = list((astack.data_dir / "devboxes").glob("*/keys/*.key"))
+    assert any(k.name == "box.key" for k in keys)
+    texts = everything_about(astack, run["id"])
+    for key in keys:
+        assert all(key.read_text() not in t for t in texts)
+    host.assert_untouched()
+
+
+def test_a_root_turn_that_kills_the_turn_server_and_eats_its_messages_delays_only_itself(
+        astack: FerryStack) -> None:
+    # Root turns own the FIFO and may kill the server: the host then starts each turn by
+    # `docker exec` (at once when nobody reads the FIFO, after a second when somebody
+    # reads it but no turn shows up). Every turn still runs, once.
+    script = "\n".join([
+        # (the server starts beside the first turn: wait for it, then kill it)
+        f"{{ for i in $(seq 100); do pgrep -f '{SERVER}' >/dev/null && break; sleep 0.1; done; "
+        f"pkill -f '{SERVER}'; sleep 0.2; pgrep -c -f '{SERVER}' || echo no-server; }}",
+        "setsid sh -c 'while :; do cat /ferry/in/turns.fifo; done' > /tmp/eaten 2>&1 < /dev/null &",
+        'ferry-ask "Go on?" --id go --options yes,no',
+        "echo second-turn",
+    ])
+    run = astack.create_run(script, run_as_root=True, keep_alive="5m")
+    _answer(astack, run["id"])
+    done = astack.wait_status(run["id"], {"completed", "failed"}, timeout=60)
+    assert done["status"] == "completed", done
+    with astack.client() as c:
+        assert c.post(f"/runs/{run['id']}/messages", json={"text": "cat /tmp/eaten"}).status_code == 202
+    astack.wait_until(lambda: any(e["command"] == "cat /tmp/eaten" for e in execs(astack, run["id"])),
+                      30, "the follow-up's step")
+    assert astack.wait_status(run["id"], {"completed", "failed"}, timeout=60)["status"] == "completed"
+    got = execs(astack, run["id"])
+    assert [e["command"] for e in got] == [
+        script.split("\n")[0], script.split("\n")[1], script.split("\n")[2], "echo second-turn",
+        "cat /tmp/eaten"]
+    assert got[0]["output_excerpt"].strip().split("\n")[-1] == "no-server"
+    assert got[3]["output_excerpt"] == "second-turn\n"
+    # The reader planted by the first turn took the host's messages: the turns ran anyway.
+    assert "t3" in got[4]["output_excerpt"]
+    with astack.client() as c:
+        c.delete(f"/runs/{run['id']}/devbox")

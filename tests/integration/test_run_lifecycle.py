@@ -281,3 +281,40 @@ def test_an_image_without_python_fails_at_launch_and_leaves_nothing(
     assert "has no usable python3" in done["error"], done["error"]
     stack.wait_until(lambda: containers_of(docker_client, run["id"]) == [], 10, "removal")
     assert not (stack.data_dir / "devboxes" / run["id"]).exists()
+
+
+def _runner_starts(docker_client, container: str, since: float, until: float) -> list[str]:
+    """`docker exec`s of `ferry-runner start` in a container between two times."""
+    events = docker_client.events(since=since, until=until, decode=True,
+                                  filters={"type": "container", "container": container})
+    return [e["Action"] for e in events
+            if e.get("Action", "").startswith("exec_create") and "ferry-runner start" in e["Action"]]
+
+
+def test_later_turns_start_through_the_devboxs_turn_server(stack: FerryStack, docker_client) -> None:
+    """The first turn of a fresh DevBox starts by `docker exec` (and starts the DevBox's
+    turn server beside it); the turns after it (an answer's, a follow-up's) start by a
+    line to that server: no `docker exec`, no new Python."""
+    t0 = time.time() - 1
+    run = stack.create_run('echo one\nferry-ask "Go on?" --id go --options yes,no\necho two',
+                           keep_alive="5m")
+    stack.wait_status(run["id"], {"waiting_for_input"})
+    name = stack.get_run(run["id"])["devboxes"][0]["name"]
+    t1 = time.time()
+    assert len(_runner_starts(docker_client, name, t0, t1)) == 1
+    servers = docker_client.containers.get(name).exec_run(
+        ["pgrep", "-c", "-f", "^python3 -I /ferry/in/bin/ferry-runner serve"]).output
+    assert servers.strip() == b"1"
+    with stack.client() as c:
+        assert c.post(f"/runs/{run['id']}/answers", json={"answers": {"go": "yes"}}).status_code == 200
+    assert stack.wait_status(run["id"], {"completed", "failed"})["status"] == "completed"
+    with stack.client() as c:
+        assert c.post(f"/runs/{run['id']}/messages", json={"text": "echo three"}).status_code == 202
+    stack.wait_until(lambda: any(s["kind"] == "exec" and s["payload"]["command"] == "echo three"
+                                 for s in stack.timeline(run["id"])), 30, "the follow-up's step")
+    assert stack.wait_status(run["id"], {"completed", "failed"})["status"] == "completed"
+    assert _runner_starts(docker_client, name, t1, time.time() + 1) == []
+    outputs = [s["payload"]["output_excerpt"] for s in stack.timeline(run["id"]) if s["kind"] == "exec"]
+    assert outputs[-2:] == ["two\n", "three\n"]
+    with stack.client() as c:
+        c.delete(f"/runs/{run['id']}/devbox")

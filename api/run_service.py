@@ -242,6 +242,9 @@ class RunService:
 
     async def spec_for(self, body: RunCreate, run_id: str) -> RunSpec:
         """The RunSpec a body asks for, with `from_run` and the defaults filled in."""
+        if body.fresh and body.from_run is None:
+            raise InvalidRun("fresh", "`fresh` only applies with `from_run` (a Run without it "
+                                      "starts from the repository anyway)")
         if body.from_run is not None:
             body = await self._merge_from_run(body)
         engine = body.engine or "script"
@@ -267,6 +270,7 @@ class RunService:
             target=body.target,
             image=body.image,
             from_run=body.from_run,
+            restore_from=body.from_run if body.from_run and not body.fresh else None,
             keep_alive=body.keep_alive if body.keep_alive is not None else s.keep_alive,
             idle_timeout=body.idle_timeout if body.idle_timeout is not None else s.idle_timeout,
             question_timeout=(body.question_timeout if body.question_timeout is not None
@@ -481,9 +485,10 @@ class RunService:
             raise RunConflict(message) from e
 
     async def send_message(self, run_id: str, body: MessageIn) -> RunPublic:
-        gone = (f"Run {run_id} has finished and its DevBox is gone; start a new Run from this "
-                f'one\'s spec with POST /runs {{"from_run": "{run_id}"}} '
-                f"(ferry run --from-run {run_id})")
+        gone = (f"Run {run_id} has finished and its DevBox is gone; continue in a new Run "
+                f"from this one's spec and last workspace checkpoint with POST /runs "
+                f'{{"from_run": "{run_id}", "instructions": "..."}} '
+                f"(ferry run --from-run {run_id} \"...\")")
         return await self._to_run(run_id, "send_message", body, gone)
 
     async def review(self, run_id: str, body: ReviewIn) -> RunPublic:

@@ -17,6 +17,7 @@ from typing import BinaryIO
 from ferry.schemas import RunRecord, Step
 
 TIMELINE_DIR = "timeline"
+CHECKPOINT_DIR = "checkpoint"  # the last workspace checkpoint (internal: not an artifact)
 RECORD = "run.json"
 
 
@@ -98,7 +99,8 @@ class ArtifactStore:
             if len(out) >= limit:
                 break
             rel = p.relative_to(root).as_posix()
-            if p.is_file() and not rel.startswith((TIMELINE_DIR + "/", "openai/")) \
+            if p.is_file() and not rel.startswith((TIMELINE_DIR + "/", CHECKPOINT_DIR + "/",
+                                                   "openai/")) \
                     and not rel.endswith(PARTIAL):
                 out.append({"path": rel, "size": p.stat().st_size,
                             "content_type": mimetypes.guess_type(rel)[0]

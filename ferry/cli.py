@@ -323,7 +323,10 @@ def run(
     turn_timeout: Annotated[str | None, typer.Option(help="Kill a turn that runs longer, e.g. 30m.")] = None,
     engine_max_turns: Annotated[int | None, typer.Option(
         help="The agent CLI's own loop limit per turn (claude --max-turns).")] = None,
-    from_run: Annotated[str | None, typer.Option(help="Retry: copy this Run's task and settings.")] = None,
+    from_run: Annotated[str | None, typer.Option(
+        help="Copy this Run's task and settings, and continue from its last workspace checkpoint.")] = None,
+    fresh: Annotated[bool, typer.Option(
+        "--fresh", help="With --from-run: start from the repository, not from its checkpoint.")] = False,
 ) -> None:
     """Start a Run. With --watch, print its steps live (answering questions inline) and exit
     non-zero if it fails."""
@@ -349,6 +352,8 @@ def run(
             body[key] = value
     if root:
         body["run_as_root"] = True
+    if fresh:
+        body["fresh"] = True
     if env:
         pairs = [item.partition("=") for item in env]
         if any(not sep or not name for name, sep, _ in pairs):

@@ -84,7 +84,10 @@ class RunCreate(ApiInput):
     image: str | None = Field(default=None, max_length=255,
                               description="DevBox image; the worker's default if unset.")
     from_run: str | None = Field(default=None, pattern=RUN_ID_PATTERN,
-                                 description="Start from this Run's spec (a new Run, new DevBox).")
+                                 description="Start from this Run's spec (a new Run, new DevBox) "
+                                             "and, when it has one, its last workspace checkpoint.")
+    fresh: bool = Field(default=False, description="With `from_run`: start from the repository's "
+                                                   "branch, not from that Run's checkpoint.")
     keep_alive: Duration | None = Field(
         default=None, description="How long the DevBox stays up after the Run ends, for follow-ups.")
     idle_timeout: Duration | None = Field(
@@ -244,6 +247,7 @@ class RunSpec(BaseModel):
     target: str | None = None
     image: str | None = None
     from_run: str | None = None
+    restore_from: str | None = None  # the Run whose workspace checkpoint this one starts from
     keep_alive: timedelta = timedelta(minutes=30)
     idle_timeout: timedelta = timedelta(minutes=10)
     question_timeout: timedelta = timedelta(days=7)
@@ -299,6 +303,21 @@ class WorkspaceInfo(BaseModel):
     base_branch: str
     base_commit: str
     work_branch: str
+    restored_from: str | None = None  # the Run whose checkpoint the workspace was restored from
+    restore_note: str | None = None  # why a checkpoint asked for was not restored
+
+
+class Checkpoint(BaseModel):
+    """A Run's last saved workspace (artifact store, `checkpoint/`): the host-made bundle of
+    its snapshot commit against its base, and where that base came from."""
+
+    run_id: str
+    clone_url: str
+    base_branch: str
+    base_commit: str
+    commit: str
+    attempt: int
+    saved_at: datetime
 
 
 class Usage(BaseModel):
@@ -513,6 +532,7 @@ class PrepareInput(BaseModel):
     repo: str | None = None
     branch: str | None = None
     ticket: Ticket | None = None
+    restore_from: str | None = None
 
 
 class CollectInput(BaseModel):
@@ -522,6 +542,7 @@ class CollectInput(BaseModel):
     turn_ids: list[str] = Field(default_factory=list)
     base_commit: str | None = None
     artifacts: list[str] = Field(default_factory=list)
+    workspace: WorkspaceInfo | None = None  # to save a checkpoint that says where it came from
 
 
 class AcceptInput(BaseModel):

@@ -98,6 +98,8 @@ KEEP_LIVE_STEPS = 300
 CHUNK_STEPS = 100
 CHUNK_BYTES = 120_000
 TARGET_QUESTION_ID = "target"
+# Patches (docs/architecture.md, "Changing a workflow"): ids of command-order changes.
+CHECKPOINT_BEFORE_HIBERNATE = "checkpoint-before-hibernate"
 
 LAUNCH_TIMEOUT = timedelta(minutes=10)
 TURN_HEARTBEAT = timedelta(seconds=10)
@@ -386,7 +388,8 @@ class RunWorkflow:
             ws: WorkspaceInfo | None = await workflow.execute_activity(
                 "prepare_workspace",
                 PrepareInput(run_id=self.spec.id, devbox=devbox, repo=self.spec.repo,
-                             branch=self.spec.branch, ticket=st.ticket),
+                             branch=self.spec.branch, ticket=st.ticket,
+                             restore_from=self.spec.restore_from),
                 result_type=WorkspaceInfo, **self._on_host(devbox),
                 start_to_close_timeout=LAUNCH_TIMEOUT,
                 retry_policy=RetryPolicy(maximum_attempts=3,
@@ -562,6 +565,18 @@ class RunWorkflow:
         idle_until = st.asked_at + self.spec.idle_timeout
         if devbox and devbox.hibernated_at is None and idle_until < deadline:
             if not await self._wait_answers_until(idle_until):
+                if st.workspace is not None and workflow.patched(CHECKPOINT_BEFORE_HIBERNATE):
+                    # A hibernated DevBox may be removed before the answer comes: its work
+                    # is saved first, for a Run started from this one.
+                    note = await workflow.execute_activity(
+                        "checkpoint_workspace",
+                        CollectInput(run_id=self.spec.id, devbox=devbox, attempt=st.attempt,
+                                     base_commit=st.workspace.base_commit, workspace=st.workspace),
+                        **self._on_host(devbox),
+                        start_to_close_timeout=WORKSPACE_ACTIVITY, retry_policy=RETRY)
+                    if isinstance(note, str) and note:
+                        self._add_step(StepIn(kind="message", started_at=workflow.now(),
+                                              payload={"role": "system", "text": note}))
                 await workflow.execute_activity(
                     "hibernate_devbox", DevBoxAction(devbox=devbox), **self._on_host(devbox),
                     start_to_close_timeout=SHORT_ACTIVITY, retry_policy=RETRY)
@@ -690,7 +705,7 @@ class RunWorkflow:
                 CollectInput(run_id=self.spec.id, devbox=awake[-1], attempt=st.attempt,
                              turn_ids=[f"t{i}" for i in range(1, st.turn_count + 1)],
                              base_commit=st.workspace.base_commit if st.workspace else None,
-                             artifacts=self.spec.artifacts),
+                             artifacts=self.spec.artifacts, workspace=st.workspace),
                 result_type=AttemptResult, **self._on_host(awake[-1]),
                 start_to_close_timeout=WORKSPACE_ACTIVITY, retry_policy=RETRY)
             st.attempts = [a for a in st.attempts if a.attempt != st.attempt] + [result]
@@ -889,9 +904,10 @@ class RunWorkflow:
             raise ApplicationError("the Run is closing; send again to reopen it", type="Closing")
         if st.phase in ("teardown", "done") or (st.status.finished and st.phase != "keep_alive"):
             raise ApplicationError(
-                f"Run {self.spec.id} has finished and its DevBox is gone; start a new Run from "
-                f"this one's spec with POST /runs {{\"from_run\": \"{self.spec.id}\"}} "
-                f"(ferry run --from-run {self.spec.id})",
+                f"Run {self.spec.id} has finished and its DevBox is gone; continue in a new "
+                f"Run from this one's spec and last workspace checkpoint with POST /runs "
+                f"{{\"from_run\": \"{self.spec.id}\", \"instructions\": \"...\"}} "
+                f"(ferry run --from-run {self.spec.id} \"...\")",
                 type="DevBoxGone")
 
     @workflow.update(name="review")

@@ -25,6 +25,7 @@ from activities.devbox import DevBoxBackend, DevBoxError, hostio
 from activities.devbox.budget import exec_budget
 from activities.secrets import StreamRedactor, redact
 from activities.tickets import github_api, trusted
+from activities.workspace import checkpoints
 from activities.workspace.artifacts import MAX_FILES as MAX_ARTIFACT_FILES
 from activities.workspace.artifacts import import_records
 from activities.workspace.host_git import GitError, HostGit
@@ -33,6 +34,7 @@ from ferry.schemas import (
     AcceptInput,
     AcceptResult,
     AttemptResult,
+    Checkpoint,
     CollectInput,
     DevBoxInfo,
     FileChange,
@@ -132,6 +134,7 @@ class WorkspaceActivities:
             base_commit = git.commit_of(f"refs/heads/{base_branch}")
         except GitError as e:
             raise self._fail(f"{what}: the repository has no branch {base_branch!r}") from e
+        restore, note = self._checkpoint_to_restore(inp, url, git)
         layout = self.backend.layout(inp.run_id)
         bundle = layout.inbox / "repo.bundle"
         git.bundle(bundle, f"refs/heads/{base_branch}")
@@ -141,8 +144,39 @@ class WorkspaceActivities:
                             public_url(url))
         finally:
             bundle.unlink(missing_ok=True)
+        if restore is not None:
+            # The checkpoint's commits that the DevBox's clone lacks, as the host's bundle.
+            bundle = layout.inbox / "checkpoint.bundle"
+            git.run("bundle", "create", "--quiet", str(bundle), checkpoints.RESTORE_REF,
+                    f"^refs/heads/{base_branch}", what="bundling the checkpoint")
+            try:
+                self._in_devbox(inp.devbox, "restoring the checkpoint", "restore",
+                                f"{inp.devbox.in_dir}/checkpoint.bundle", work_branch)
+            finally:
+                bundle.unlink(missing_ok=True)
+            base_commit = restore.base_commit  # the work is measured from where it began
         return WorkspaceInfo(repo=inp.repo or url, clone_url=url, base_branch=base_branch,
-                             base_commit=base_commit, work_branch=work_branch)
+                             base_commit=base_commit, work_branch=work_branch,
+                             restored_from=restore.run_id if restore else None,
+                             restore_note=note)
+
+    def _checkpoint_to_restore(self, inp: PrepareInput, url: str,
+                               git: HostGit) -> tuple[Checkpoint | None, str | None]:
+        """The checkpoint this Run starts from, fetched into its host repository (or why
+        there is none to use: the Run then starts from the branch)."""
+        if inp.restore_from is None:
+            return None, None
+        checkpoint = checkpoints.load(self.store, inp.restore_from)
+        if checkpoint is None:
+            return None, f"Run {inp.restore_from} saved no workspace checkpoint"
+        if checkpoint.clone_url != url:
+            return None, (f"Run {inp.restore_from}'s checkpoint is of another repository "
+                          f"({public_url(checkpoint.clone_url)})")
+        try:
+            checkpoints.fetch(self.store, git, checkpoint)
+        except GitError as e:
+            return None, f"Run {inp.restore_from}'s checkpoint could not be used: {e}"
+        return checkpoint, None
 
     # ------------------------------------------------------------------ results
 
@@ -182,8 +216,30 @@ class WorkspaceActivities:
         self._collect_logs(inp)
         return result
 
-    def _snapshot_diff(self, inp: CollectInput, result: AttemptResult) -> bytes:
-        """The DevBox commits its work tree into a bundle; the host imports and diffs it."""
+    @activity.defn(name="checkpoint_workspace")
+    async def checkpoint_workspace(self, inp: CollectInput) -> str | None:
+        """Save the workspace as it is now (before a pause that may outlast the DevBox);
+        why not, if it could not be."""
+        if inp.base_commit is None or inp.workspace is None:
+            return None
+        try:
+            await asyncio.to_thread(self._checkpoint, inp)
+        except (GitError, DevBoxError, OSError) as e:
+            log.warning("no checkpoint for %s: %s", inp.run_id, e)
+            return "no workspace checkpoint was saved (details in the worker's log)"
+        return None
+
+    def _checkpoint(self, inp: CollectInput) -> None:
+        assert inp.base_commit is not None and inp.workspace is not None
+        commit = self._snapshot(inp, "refs/ferry/paused")
+        checkpoints.save(self.store, self._git(inp.run_id), self.backend.layout(inp.run_id).scratch,
+                         Checkpoint(run_id=inp.run_id, clone_url=inp.workspace.clone_url,
+                                    base_branch=inp.workspace.base_branch,
+                                    base_commit=inp.base_commit, commit=commit,
+                                    attempt=inp.attempt, saved_at=checkpoints.now()))
+
+    def _snapshot(self, inp: CollectInput, ref: str) -> str:
+        """The DevBox commits its work tree into a bundle; the host imports it as `ref`."""
         assert inp.base_commit is not None
         if not re.fullmatch(r"[0-9a-f]{40,64}", inp.base_commit):
             raise GitError("the base commit is not a commit id")
@@ -205,11 +261,26 @@ class WorkspaceActivities:
             if res.exit_code != 0:
                 raise GitError(f"the snapshot failed in the DevBox (exit {res.exit_code}): "
                                f"{res.stderr.strip()[-300:]}")
-            git = self._git(inp.run_id)
-            commit = git.fetch_bundle(bundle, SNAPSHOT_REF, f"refs/ferry/attempt-{inp.attempt}")
+            return self._git(inp.run_id).fetch_bundle(bundle, SNAPSHOT_REF, ref)
         finally:
             bundle.unlink(missing_ok=True)
+
+    def _snapshot_diff(self, inp: CollectInput, result: AttemptResult) -> bytes:
+        """The DevBox's work as a snapshot commit, and its diff against the base."""
+        assert inp.base_commit is not None
+        git = self._git(inp.run_id)
+        scratch = self.backend.layout(inp.run_id).scratch
+        commit = self._snapshot(inp, f"refs/ferry/attempt-{inp.attempt}")
         result.snapshot_commit = commit
+        if inp.workspace is not None:
+            try:
+                checkpoints.save(self.store, git, scratch, Checkpoint(
+                    run_id=inp.run_id, clone_url=inp.workspace.clone_url,
+                    base_branch=inp.workspace.base_branch, base_commit=inp.base_commit,
+                    commit=commit, attempt=inp.attempt, saved_at=checkpoints.now()))
+            except (GitError, OSError) as e:
+                log.warning("no checkpoint for %s: %s", inp.run_id, e)
+                result.notes.append("no workspace checkpoint was saved (details in the worker's log)")
         cap = int(self.settings.max_diff_bytes)
         diff, result.diff_truncated = git.diff(inp.base_commit, commit, cap)
         result.files = [FileChange(path=p, added=a, removed=r, status=s)

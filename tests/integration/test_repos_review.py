@@ -250,3 +250,94 @@ def test_the_agents_own_commits_are_pushed_with_the_rest(rstack: FerryStack, tmp
     log = git(origin, "log", "--format=%an|%s", branch).splitlines()
     assert log[0].startswith("Ferry|") and log[1] == "Ferry agent|agent commit"
     assert git(origin, "show", f"{branch}:b.txt") == "b\n"
+
+
+def test_from_run_continues_from_the_last_checkpoint_of_a_removed_devbox(
+        rstack: FerryStack, tmp_path: Path, docker_client) -> None:
+    origin = make_origin(tmp_path)
+    first = rstack.create_run(
+        "sed -i 's/b = 2/b = 20/' app.py\n"
+        "printf 'one\\ntwo\\n' > new.txt\n"
+        "rm README.md\n"
+        "echo kept > committed.txt && git add committed.txt && git commit -qm 'agent commit'\n"
+        "echo scratch > untracked.txt",
+        repo=str(origin), keep_alive="0s")
+    done = rstack.wait_status(first["id"], {"completed", "failed"})
+    assert done["status"] == "completed", done
+    rstack.wait_until(lambda: containers_of(docker_client, first["id"]) == [], 20, "removal")
+    with rstack.client() as c:  # the checkpoint is Ferry's, not one of the Run's artifacts
+        listed = c.get(f"/runs/{first['id']}/artifacts").json()["artifacts"]
+    assert not [a for a in listed if a["path"].startswith("checkpoint/")]
+    # The branch moves on meanwhile: the continuation keeps the first Run's base.
+    seed = tmp_path / "upstream"
+    subprocess.run(["git", "clone", "-q", str(origin), str(seed)], check=True)
+    (seed / "upstream.txt").write_text("later\n")
+    git(seed, "add", "-A")
+    git(seed, "commit", "-qm", "upstream moves")
+    git(seed, "push", "-q", "origin", "main")
+
+    check = ("git log --format=%s -n 2\n"
+             "git status --short\n"
+             "cat app.py new.txt committed.txt untracked.txt\n"
+             "test ! -e README.md && test ! -e upstream.txt && echo as-left\n"
+             "echo three >> new.txt")
+    second = rstack.create_run(check, from_run=first["id"])
+    done = rstack.wait_status(second["id"], {"completed", "failed"})
+    assert done["status"] == "completed", (done["error"], rstack.timeline(second["id"]))
+    assert done["workspace"]["restored_from"] == first["id"]
+    assert done["workspace"]["base_commit"] == rstack.get_run(first["id"])["workspace"]["base_commit"]
+    out = [s["payload"]["output_excerpt"] for s in rstack.timeline(second["id"]) if s["kind"] == "exec"]
+    assert out[0] == "agent commit\ninitial\n"  # the agent's own commit is a commit again
+    assert sorted(out[1].splitlines()) == [" D README.md", " M app.py", "?? new.txt",
+                                           "?? untracked.txt"]
+    assert out[2] == "a = 1\nb = 20\nc = 3\none\ntwo\nkept\nscratch\n"
+    assert out[3] == "as-left\n"
+    with rstack.client() as c:
+        files = c.get(f"/runs/{second['id']}/diff", params={"format": "json"}).json()["files"]
+    assert {f["path"]: f["status"] for f in files} == {
+        "README.md": "deleted", "app.py": "modified", "committed.txt": "added",
+        "new.txt": "added", "untracked.txt": "added"}
+
+    # --fresh starts from the branch as it is now; so does a Run whose source kept no
+    # checkpoint (it had no repository), saying why.
+    fresh = rstack.create_run("ls", from_run=first["id"], fresh=True)
+    bare = rstack.create_run("echo no repo")
+    assert rstack.wait_status(bare["id"], {"completed", "failed"})["status"] == "completed"
+    other = rstack.create_run("ls", from_run=bare["id"], repo=str(origin))
+    for run in (fresh, other):
+        done = rstack.wait_status(run["id"], {"completed", "failed"})
+        assert done["status"] == "completed", done["error"]
+        listing = [s["payload"]["output_excerpt"] for s in rstack.timeline(run["id"])
+                   if s["kind"] == "exec"][0]
+        assert "upstream.txt" in listing and "new.txt" not in listing
+        assert done["workspace"]["restored_from"] is None
+    assert rstack.get_run(fresh["id"])["workspace"]["restore_note"] is None
+    assert rstack.get_run(other["id"])["workspace"]["restore_note"] == \
+        f"Run {bare['id']} saved no workspace checkpoint"
+    with rstack.client() as c:
+        r = c.post("/runs", json={"instructions": "ls", "fresh": True})
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "fresh"
+
+
+def test_a_pause_that_hibernates_saves_a_checkpoint_first(rstack: FerryStack, tmp_path: Path,
+                                                          docker_client) -> None:
+    """A paused Run's hibernated DevBox may be removed before the answer comes: the Run's
+    work up to the pause is saved first, and a Run started from it continues from there."""
+    origin = make_origin(tmp_path)
+    paused = rstack.create_run("echo before-pause > paused.txt\n"
+                               'ferry-ask "Go on?" --id go --options yes,no',
+                               repo=str(origin), idle_timeout="1s")
+    rstack.wait_status(paused["id"], {"waiting_for_input"})
+    rstack.wait_until(lambda: any(s["kind"] == "message" and "hibernated" in s["payload"]["text"]
+                                  for s in rstack.timeline(paused["id"])), 30, "hibernation")
+    # The DevBox is lost while the Run waits (removed outside Ferry); the person moves on.
+    for c in containers_of(docker_client, paused["id"]):
+        c.remove(force=True)
+    with rstack.client() as c:
+        assert c.post(f"/runs/{paused['id']}/cancel").status_code == 202
+    follow = rstack.create_run("cat paused.txt && git status --short", from_run=paused["id"])
+    done = rstack.wait_status(follow["id"], {"completed", "failed"})
+    assert done["status"] == "completed", done["error"]
+    assert done["workspace"]["restored_from"] == paused["id"]
+    out = [s["payload"]["output_excerpt"] for s in rstack.timeline(follow["id"]) if s["kind"] == "exec"]
+    assert out == ["before-pause\n?? paused.txt\n"]

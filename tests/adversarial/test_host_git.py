@@ -183,3 +183,38 @@ def test_host_git_does_not_follow_redirects(tmp_path: Path) -> None:
         for server in servers:
             server.shutdown()
     assert hits == []  # the redirect was not followed
+
+
+def test_a_checkpoint_carries_files_only_into_the_next_devbox_and_nothing_onto_the_host(
+        astack: FerryStack, host: HostWatch, tmp_path: Path) -> None:
+    # A Run arms every git mechanism, links to host files and leaves its work; a Run
+    # started from it restores that work through the host (bundle out of the DevBox,
+    # into the host's repository, into the artifact store, out again, into a new DevBox).
+    origin = make_origin(tmp_path)
+    script = "\n".join([
+        "echo committed > later.txt",
+        "git add -A && git commit -qm 'the agent commits'",
+        f"ln -s {host.secret} secret-link",
+        f"ln -s {host.victim_dir} victim-link",
+        plant_everything(str(host.markers)),
+    ])
+    first = astack.create_run(script, repo=str(origin), keep_alive="0s")
+    done = astack.wait_status(first["id"], {"completed", "failed"}, timeout=90)
+    assert done["status"] == "completed", done["error"]
+    second = astack.create_run("\n".join([
+        "cat secret-link 2>/dev/null || echo no-host-file",
+        "ls victim-link/ 2>/dev/null || echo no-host-dir",
+        "git config --get filter.pwn.clean || echo no-filter-config",
+        "cat later.txt new.txt",
+        "echo more >> later.txt",
+    ]), from_run=first["id"], keep_alive="0s")
+    done = astack.wait_status(second["id"], {"completed", "failed"}, timeout=90)
+    assert done["status"] == "completed", done["error"]
+    assert done["workspace"]["restored_from"] == first["id"]
+    out = [s["payload"]["output_excerpt"].strip().split("\n")[-1]
+           for s in astack.timeline(second["id"]) if s["kind"] == "exec"]
+    # The links came back as links, to paths that do not exist in the new DevBox; git's
+    # config is not part of a checkpoint (the attributes file is, and names no driver).
+    assert out[:4] == ["no-host-file", "no-host-dir", "no-filter-config", "new"]
+    host.assert_untouched()
+    host.assert_not_leaked(*everything_about(astack, second["id"]))

@@ -35,7 +35,7 @@ from ferry.artifact_store import ArtifactStore
 from ferry.settings import Settings, SettingsError, get_settings
 from ferry.temporal_client import connect, ensure_search_attributes
 from workflows.devbox_keeper import DevBoxKeeper
-from workflows.run_workflow import RunWorkflow
+from workflows.run.workflow import RunWorkflow
 from workflows.targets_workflow import TargetsWorkflow
 
 log = logging.getLogger("ferry.worker")

@@ -9,7 +9,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from tests.integration.harness import FerryStack
-from workflows.run_workflow import RunWorkflow
+from workflows.run.workflow import RunWorkflow
 
 
 async def _replay(address: str, workflow_ids: list[str]) -> int:

@@ -30,7 +30,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from workflows.devbox_keeper import DevBoxKeeper
-from workflows.run_workflow import RunWorkflow
+from workflows.run.workflow import RunWorkflow
 
 HISTORIES = Path(__file__).resolve().parents[1] / "histories"
 # One directory per recording: older code's histories stay, so patched paths keep replaying.

@@ -1,0 +1,1 @@
+"""RunWorkflow, split by concern: timeline, questions, turns, review, lifecycle, projection."""

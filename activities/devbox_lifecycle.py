@@ -9,7 +9,8 @@ from temporalio.exceptions import ApplicationError
 
 from activities.devbox import DevBoxBackend, DevBoxError
 from activities.gateway.grants import GrantBook
-from ferry.schemas import DevBoxAction, DevBoxInfo, LaunchInput
+from ferry.models.activity_io import DevBoxAction, LaunchInput
+from ferry.models.hosts import DevBoxInfo
 
 
 class DevBoxActivities:

@@ -9,7 +9,8 @@ from temporalio import activity
 from activities.devbox import DevBoxBackend
 from activities.engines.registry import ADAPTERS
 from activities.secrets import load_secrets
-from ferry.schemas import EngineChoice, ProbeInput
+from ferry.models.activity_io import ProbeInput
+from ferry.models.results import EngineChoice
 from ferry.settings import Settings
 
 

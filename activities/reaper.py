@@ -16,7 +16,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.devbox import DevBoxBackend
-from ferry.schemas import keeper_id_for, workflow_id_for
+from ferry.models.common import keeper_id_for, workflow_id_for
 
 log = logging.getLogger("ferry.reaper")
 

@@ -8,7 +8,8 @@ import json
 from temporalio import activity
 
 from ferry.artifact_store import ArtifactStore
-from ferry.schemas import DevBoxesRemoved, ReportInput, RunRecord
+from ferry.models.activity_io import ReportInput
+from ferry.models.state import DevBoxesRemoved, RunRecord
 
 
 class ReportActivities:

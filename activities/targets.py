@@ -10,7 +10,8 @@ from temporalio import activity
 from temporalio.client import Client
 
 from activities.devbox import DevBoxBackend
-from ferry.schemas import TARGETS_WORKFLOW_ID, Target, TargetsInput
+from ferry.models.common import TARGETS_WORKFLOW_ID
+from ferry.models.hosts import Target, TargetsInput
 from ferry.settings import Settings
 from ferry.target_registry import is_healthy, read_targets
 

@@ -7,7 +7,7 @@ import asyncio
 from temporalio import activity
 
 from ferry.artifact_store import ArtifactStore
-from ferry.schemas import ArchiveInput
+from ferry.models.activity_io import ArchiveInput
 
 
 class ArchiveActivities:

@@ -41,20 +41,18 @@ from activities.secrets import KNOWN as KNOWN_CREDENTIALS
 from activities.secrets import StreamRedactor, load_secrets, redact, secret_values
 from ferry.artifact_store import ArtifactStore
 from ferry.inputs import repo_host
-from ferry.questions import QuestionSet
-from ferry.schemas import (
+from ferry.models.activity_io import FollowTurnInput, FollowTurnResult, StopTurnInput
+from ferry.models.steps import (
     CallUsage,
-    FollowTurnInput,
-    FollowTurnResult,
     RunningCommand,
     StepBatch,
     StepIn,
     StepKind,
-    StopTurnInput,
     TurnCursor,
     TurnOutcome,
     Usage,
 )
+from ferry.questions import QuestionSet
 from ferry.settings import Settings
 
 MAX_BATCH_STEPS = 100

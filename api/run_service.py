@@ -41,11 +41,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from ferry import search_attributes as sa
 from ferry.artifact_store import ArtifactStore
 from ferry.inputs import image_allowed, image_problem, repo_problem, ticket_host_problem
-from ferry.questions import AnswersIn
-from ferry.schemas import (
-    KEEPER_CLAIMED,
-    MAX_TITLE_CHARS,
-    KeeperClaim,
+from ferry.models.api import (
     MessageIn,
     ReleaseResult,
     ReviewIn,
@@ -54,16 +50,20 @@ from ferry.schemas import (
     RunListItem,
     RunPublic,
     RunRename,
-    RunSpec,
-    RunStatus,
-    RunWorkflowInput,
-    Step,
-    TargetPublic,
     TimelineTail,
+)
+from ferry.models.common import (
+    KEEPER_CLAIMED,
+    MAX_TITLE_CHARS,
+    RunStatus,
     default_title,
     keeper_id_for,
     workflow_id_for,
 )
+from ferry.models.hosts import TargetPublic
+from ferry.models.state import KeeperClaim, RunSpec, RunWorkflowInput
+from ferry.models.steps import Step
+from ferry.questions import AnswersIn
 from ferry.settings import Settings
 from ferry.target_registry import is_healthy, read_targets
 from ferry.tickets import parse_ticket_url

@@ -36,6 +36,9 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.run_service import InvalidRun, RunConflict, RunNotFound, RunService
 from ferry import search_attributes as sa
 from ferry.inputs import MAX_ENV_VALUE, MAX_ENV_VARS
+from ferry.models.api import RunCreate
+from ferry.models.common import workflow_id_for
+from ferry.models.state import RunSpec, RunWorkflowInput
 from ferry.schedules import (
     ScheduleCreate,
     SchedulePatch,
@@ -44,7 +47,6 @@ from ferry.schedules import (
     TriggerCreate,
     TriggerPublic,
 )
-from ferry.schemas import RunCreate, RunSpec, RunWorkflowInput, workflow_id_for
 
 SPEC_MEMO = "ferry_schedule_spec"
 OVERLAP = {"skip": ScheduleOverlapPolicy.SKIP, "buffer_one": ScheduleOverlapPolicy.BUFFER_ONE,

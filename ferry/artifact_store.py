@@ -14,7 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from ferry.schemas import RunRecord, Step
+from ferry.models.state import RunRecord
+from ferry.models.steps import Step
 
 TIMELINE_DIR = "timeline"
 CHECKPOINT_DIR = "checkpoint"  # the last workspace checkpoint (internal: not an artifact)

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from ferry.durations import Duration
 from ferry.inputs import ApiInput
-from ferry.schemas import RunCreate
+from ferry.models.api import RunCreate
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,31}$"
 Overlap = Literal["skip", "buffer_one", "buffer_all", "cancel_other", "allow_all"]

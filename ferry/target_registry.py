@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from ferry.schemas import TARGETS_WORKFLOW_ID, Target
+from ferry.models.common import TARGETS_WORKFLOW_ID
+from ferry.models.hosts import Target
 
 HEALTHY_WITHIN = timedelta(seconds=45)
 

@@ -17,7 +17,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from ferry.schemas import KEEPER_CLAIMED, DevBoxesRemoved, KeeperClaim, KeeperInput
+    from ferry.models.common import KEEPER_CLAIMED
+    from ferry.models.state import DevBoxesRemoved, KeeperClaim, KeeperInput
 
 TEARDOWN = timedelta(minutes=2)
 

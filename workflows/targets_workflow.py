@@ -11,7 +11,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from ferry.schemas import Target, TargetsInput
+    from ferry.models.hosts import Target, TargetsInput
 
 SIGNALS_PER_RUN = 500
 

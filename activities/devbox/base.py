@@ -30,7 +30,7 @@ from pathlib import Path
 
 from activities.devbox import hostio
 from activities.devbox.events import derive_turn_key, new_key
-from ferry.schemas import DevBoxInfo
+from ferry.models.hosts import DevBoxInfo
 from ferry.settings import Settings
 
 RUNNER_NAME = "ferry-runner"

@@ -41,7 +41,7 @@ from activities.devbox.base import (
 from activities.devbox.docker_exec import Ending
 from activities.devbox.events import BOX_KEY_ENV, KEY_ENV
 from activities.gateway.paths import DEVBOX_SOCKET_DIR, socket_dir
-from ferry.schemas import DevBoxInfo
+from ferry.models.hosts import DevBoxInfo
 
 log = logging.getLogger("ferry.devbox.docker")
 

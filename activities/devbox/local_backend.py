@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from activities.devbox.base import EXEC_TIMEOUT, RUNNER_NAME, DevBoxBackend, DevBoxError, ExecResult
 from activities.devbox.events import KEY_ENV
-from ferry.schemas import DevBoxInfo
+from ferry.models.hosts import DevBoxInfo
 
 MAX_STDERR = 4000
 

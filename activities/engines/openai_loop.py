@@ -26,8 +26,9 @@ from activities.engines.base import cap_payload, excerpt
 from activities.gateway.metering import Meter
 from activities.secrets import redact
 from ferry.artifact_store import ArtifactStore
+from ferry.models.activity_io import ModelCallInput, ModelCallResult
+from ferry.models.steps import CallUsage, StepIn, TurnOutcome, Usage
 from ferry.questions import QuestionSet
-from ferry.schemas import CallUsage, ModelCallInput, ModelCallResult, StepIn, TurnOutcome, Usage
 from ferry.settings import Settings
 
 SYSTEM_PROMPT = (

@@ -30,18 +30,9 @@ from activities.workspace.artifacts import MAX_FILES as MAX_ARTIFACT_FILES
 from activities.workspace.artifacts import import_records
 from activities.workspace.host_git import GitError, HostGit
 from ferry.artifact_store import ArtifactStore
-from ferry.schemas import (
-    AcceptInput,
-    AcceptResult,
-    AttemptResult,
-    Checkpoint,
-    CollectInput,
-    DevBoxInfo,
-    FileChange,
-    PrepareInput,
-    ResetInput,
-    WorkspaceInfo,
-)
+from ferry.models.activity_io import AcceptInput, CollectInput, PrepareInput, ResetInput
+from ferry.models.hosts import DevBoxInfo
+from ferry.models.results import AcceptResult, AttemptResult, Checkpoint, FileChange, WorkspaceInfo
 from ferry.settings import Settings
 
 log = logging.getLogger("ferry.workspace")

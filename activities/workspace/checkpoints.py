@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from activities.workspace.host_git import GitError, HostGit
 from ferry.artifact_store import CHECKPOINT_DIR, ArtifactStore
-from ferry.schemas import Checkpoint
+from ferry.models.results import Checkpoint
 
 BUNDLE = f"{CHECKPOINT_DIR}/workspace.bundle"
 META = f"{CHECKPOINT_DIR}/checkpoint.json"

@@ -16,9 +16,7 @@ from sse_starlette.sse import EventSourceResponse
 from api.deps import RunsDep, StoreDep
 from api.security import INERT_CSP
 from ferry.artifact_store import UnsafePath
-from ferry.questions import AnswersIn
-from ferry.schemas import (
-    RUN_ID_PATTERN,
+from ferry.models.api import (
     MessageIn,
     ReleaseResult,
     ReviewIn,
@@ -26,9 +24,10 @@ from ferry.schemas import (
     RunList,
     RunPublic,
     RunRename,
-    RunStatus,
     Timeline,
 )
+from ferry.models.common import RUN_ID_PATTERN, RunStatus
+from ferry.questions import AnswersIn
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 

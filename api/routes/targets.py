@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import RunsDep
-from ferry.schemas import TargetPublic
+from ferry.models.hosts import TargetPublic
 
 router = APIRouter(prefix="/targets", tags=["targets"])
 

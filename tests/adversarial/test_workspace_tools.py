@@ -20,7 +20,9 @@ from temporalio.testing import ActivityEnvironment
 from activities.devbox import get_backend
 from activities.workspace import WorkspaceActivities
 from ferry.artifact_store import ArtifactStore
-from ferry.schemas import AttemptResult, CollectInput, DevBoxInfo
+from ferry.models.activity_io import CollectInput
+from ferry.models.hosts import DevBoxInfo
+from ferry.models.results import AttemptResult
 from tests.integration.harness import FerryStack
 from tests.integration.test_repos_review import make_origin
 

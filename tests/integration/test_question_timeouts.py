@@ -19,7 +19,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.devbox import get_backend
-from ferry.schemas import RunPublic, RunSpec, RunWorkflowInput
+from ferry.models.api import RunPublic
+from ferry.models.state import RunSpec, RunWorkflowInput
 from ferry.settings import Settings
 from ferry.temporal_client import ensure_search_attributes
 from worker.main import build_workers

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from ferry.inputs import image_problem, repo_problem, ticket_host_problem
-from ferry.schemas import RunCreate
+from ferry.models.api import RunCreate
 
 REMOTE_OK = ["https://github.com/acme/x.git", "git@github.com:acme/x.git",
              "ssh://git@github.com/acme/x.git", "git://example.com/x.git"]

@@ -9,7 +9,9 @@ import pytest
 from pydantic import ValidationError
 
 from ferry.artifact_store import ArtifactStore, UnsafePath, safe_relative
-from ferry.schemas import RunCreate, Step, default_title, is_valid_run_id
+from ferry.models.api import RunCreate
+from ferry.models.common import default_title, is_valid_run_id
+from ferry.models.steps import Step
 from ferry.settings import Settings
 
 

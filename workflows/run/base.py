@@ -9,8 +9,12 @@ from typing import TYPE_CHECKING, Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from ferry.models.api import RunPublic
+    from ferry.models.common import RunStatus
+    from ferry.models.hosts import DevBoxInfo
+    from ferry.models.state import RunSpec, RunState
+    from ferry.models.steps import StepIn
     from ferry.questions import QuestionSet
-    from ferry.schemas import DevBoxInfo, RunPublic, RunSpec, RunState, RunStatus, StepIn
 
 
 class RunBase:

@@ -12,21 +12,12 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from ferry import search_attributes as sa
-    from ferry.schemas import (
-        AttemptResult,
-        CollectInput,
-        DevBoxInfo,
-        KeeperInput,
-        LaunchInput,
-        PrepareInput,
-        ReportInput,
-        RunRecord,
-        RunStatus,
-        RunWorkflowInput,
-        StepIn,
-        WorkspaceInfo,
-        keeper_id_for,
-    )
+    from ferry.models.activity_io import CollectInput, LaunchInput, PrepareInput, ReportInput
+    from ferry.models.common import RunStatus, keeper_id_for
+    from ferry.models.hosts import DevBoxInfo
+    from ferry.models.results import AttemptResult, WorkspaceInfo
+    from ferry.models.state import KeeperInput, RunRecord, RunWorkflowInput
+    from ferry.models.steps import StepIn
     from ferry.script_commands import summarize
     from ferry.settings import host_queue
     from ferry.tickets import Ticket, parse_ticket_url

@@ -6,7 +6,8 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from ferry import search_attributes as sa
-    from ferry.schemas import RunPublic, RunSpec, RunState
+    from ferry.models.api import RunPublic
+    from ferry.models.state import RunSpec, RunState
 
 
 def public_view(spec: RunSpec, st: RunState) -> RunPublic:

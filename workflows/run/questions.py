@@ -13,6 +13,10 @@ from temporalio.exceptions import (
 )
 
 with workflow.unsafe.imports_passed_through():
+    from ferry.models.activity_io import CollectInput, DevBoxAction
+    from ferry.models.common import RunStatus
+    from ferry.models.hosts import Target
+    from ferry.models.steps import StepIn
     from ferry.questions import (
         AnswerError,
         AnswersIn,
@@ -20,13 +24,6 @@ with workflow.unsafe.imports_passed_through():
         QuestionSet,
         default_answers,
         validate_answers,
-    )
-    from ferry.schemas import (
-        CollectInput,
-        DevBoxAction,
-        RunStatus,
-        StepIn,
-        Target,
     )
 
 from workflows.run.base import RunBase

@@ -11,15 +11,11 @@ from temporalio.exceptions import (
 )
 
 with workflow.unsafe.imports_passed_through():
-    from ferry.schemas import (
-        AcceptInput,
-        AcceptResult,
-        MessageIn,
-        ResetInput,
-        ReviewIn,
-        RunStatus,
-        StepIn,
-    )
+    from ferry.models.activity_io import AcceptInput, ResetInput
+    from ferry.models.api import MessageIn, ReviewIn
+    from ferry.models.common import RunStatus
+    from ferry.models.results import AcceptResult
+    from ferry.models.steps import StepIn
     from ferry.script_commands import split_script
 
 from workflows.run.base import RunBase

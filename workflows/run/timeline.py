@@ -9,12 +9,9 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from ferry import search_attributes as sa
-    from ferry.schemas import (
-        ArchiveInput,
-        RunStatus,
-        Step,
-        StepIn,
-    )
+    from ferry.models.activity_io import ArchiveInput
+    from ferry.models.common import RunStatus
+    from ferry.models.steps import Step, StepIn
 
 from workflows.run.base import RunBase
 from workflows.run.options import (

@@ -12,20 +12,17 @@ from temporalio.exceptions import (
 
 with workflow.unsafe.imports_passed_through():
     from ferry import search_attributes as sa
-    from ferry.schemas import (
-        DevBoxInfo,
-        EngineChoice,
+    from ferry.models.activity_io import (
         FollowTurnInput,
         FollowTurnResult,
         ModelCallInput,
         ModelCallResult,
         ProbeInput,
-        StepIn,
         StopTurnInput,
-        TurnCursor,
-        TurnOutcome,
-        TurnUsage,
     )
+    from ferry.models.hosts import DevBoxInfo
+    from ferry.models.results import EngineChoice
+    from ferry.models.steps import StepIn, TurnCursor, TurnOutcome, TurnUsage
     from ferry.script_commands import split_script
 
 from workflows.run.base import RunBase

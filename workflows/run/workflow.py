@@ -32,22 +32,13 @@ from temporalio.exceptions import (
 
 with workflow.unsafe.imports_passed_through():
     from ferry import search_attributes as sa
+    from ferry.models.api import MessageIn, ReviewIn, RunPublic, RunRename, TimelineTail
+    from ferry.models.common import RunStatus
+    from ferry.models.state import InboxMessage, RunState, RunWorkflowInput
+    from ferry.models.steps import StepBatch, StepIn
     from ferry.questions import (
         AnswersIn,
         validate_answers,
-    )
-    from ferry.schemas import (
-        InboxMessage,
-        MessageIn,
-        ReviewIn,
-        RunPublic,
-        RunRename,
-        RunState,
-        RunStatus,
-        RunWorkflowInput,
-        StepBatch,
-        StepIn,
-        TimelineTail,
     )
     from ferry.script_commands import split_script
 

@@ -261,7 +261,7 @@ def test_from_run_continues_from_the_last_checkpoint_of_a_removed_devbox(
         "rm README.md\n"
         "echo kept > committed.txt && git add committed.txt && git commit -qm 'agent commit'\n"
         "echo scratch > untracked.txt",
-        repo=str(origin), keep_alive="0s")
+        repo=str(origin), keep_alive="0s", mode="autonomous", target=rstack.settings.worker_host)
     done = rstack.wait_status(first["id"], {"completed", "failed"})
     assert done["status"] == "completed", done
     rstack.wait_until(lambda: containers_of(docker_client, first["id"]) == [], 20, "removal")
@@ -281,8 +281,12 @@ def test_from_run_continues_from_the_last_checkpoint_of_a_removed_devbox(
              "cat app.py new.txt committed.txt untracked.txt\n"
              "test ! -e README.md && test ! -e upstream.txt && echo as-left\n"
              "echo three >> new.txt")
-    second = rstack.create_run(check, from_run=first["id"])
+    # Through the CLI, as a person continues: the copied Run's settings hold unless given.
+    started = rstack.cli("run", "--from-run", first["id"], check)
+    assert started.returncode == 0, started.stderr
+    second = {"id": started.stdout.split()[1]}
     done = rstack.wait_status(second["id"], {"completed", "failed"})
+    assert done["mode"] == "autonomous" and done["engine"] == "script"
     assert done["status"] == "completed", (done["error"], rstack.timeline(second["id"]))
     assert done["workspace"]["restored_from"] == first["id"]
     assert done["workspace"]["base_commit"] == rstack.get_run(first["id"])["workspace"]["base_commit"]
@@ -300,7 +304,9 @@ def test_from_run_continues_from_the_last_checkpoint_of_a_removed_devbox(
 
     # --fresh starts from the branch as it is now; so does a Run whose source kept no
     # checkpoint (it had no repository), saying why.
-    fresh = rstack.create_run("ls", from_run=first["id"], fresh=True)
+    started = rstack.cli("run", "--from-run", first["id"], "--fresh", "ls")
+    assert started.returncode == 0, started.stderr
+    fresh = {"id": started.stdout.split()[1]}
     bare = rstack.create_run("echo no repo")
     assert rstack.wait_status(bare["id"], {"completed", "failed"})["status"] == "completed"
     other = rstack.create_run("ls", from_run=bare["id"], repo=str(origin))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from ferry import cli
+from ferry.cli import output as cli
 
 
 def printed(step: dict) -> str:

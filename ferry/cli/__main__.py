@@ -1,0 +1,5 @@
+"""`python -m ferry.cli`."""
+
+from ferry.cli import main
+
+main()

@@ -1,0 +1,71 @@
+"""The CLI's HTTP client for Ferry's API (FERRY_URL, FERRY_API_TOKEN), with clear errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, cast
+
+import httpx
+
+from ferry.cli.output import fail
+from ferry.settings import get_settings
+
+
+class Api:
+    def __init__(self) -> None:
+        s = get_settings()
+        self.url = s.api_url
+        headers = {"Authorization": f"Bearer {s.api_token}"} if s.api_token else {}
+        self.http = httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+    def request(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        try:
+            r = self.http.request(method, path, **kw)
+        except httpx.HTTPError as e:
+            fail(f"cannot reach the Ferry API at {self.url} ({e.__class__.__name__}); "
+                 "is `ferry up` running, or FERRY_URL set?")
+        if r.status_code >= 400:
+            fail(error_message(r))
+        return r
+
+    def json(self, method: str, path: str, **kw: Any) -> Any:
+        r = self.request(method, path, **kw)
+        try:
+            return r.json()
+        except ValueError:
+            fail(f"the Ferry API at {self.url} answered {method} {path} with HTTP "
+                 f"{r.status_code} and no JSON; is FERRY_URL the Ferry API?")
+
+    def sse(self, path: str) -> Iterator[tuple[str, str]]:
+        """(event, data) pairs of a server-sent event stream."""
+        try:
+            with self.http.stream("GET", path, timeout=None) as r:
+                if r.status_code >= 400:
+                    r.read()
+                    fail(error_message(r))
+                event, data = "message", cast(list[str], [])
+                for line in r.iter_lines():
+                    if not line:
+                        if data:
+                            yield event, "\n".join(data)
+                        event, data = "message", []
+                    elif line.startswith("event:"):
+                        event = line[6:].strip()
+                    elif line.startswith("data:"):
+                        data.append(line[5:].lstrip())
+        except httpx.HTTPError as e:
+            fail(f"lost the event stream from {self.url}: {e}")
+
+
+def error_message(r: httpx.Response) -> str:
+    try:
+        detail = r.json().get("detail")
+    except ValueError:
+        return f"HTTP {r.status_code}: {r.text[:300]}"
+    if isinstance(detail, list):
+        parts = []
+        for d in detail:
+            loc = ".".join(str(x) for x in d.get("loc", []) if x != "body")
+            parts.append(f"{loc}: {d.get('msg')}" if loc else str(d.get("msg")))
+        return f"HTTP {r.status_code}: " + "; ".join(parts)
+    return f"HTTP {r.status_code}: {detail}"

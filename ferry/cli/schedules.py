@@ -1,0 +1,139 @@
+"""Commands on schedules and webhook triggers."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+from ferry.cli.apps import schedule_app, trigger_app
+from ferry.cli.client import Api
+from ferry.cli.output import esc, out, segment, status_text
+
+
+def _run_body(instructions: str, target: str | None, engine: str, image: str | None,
+              keep_alive: str | None = None) -> dict:
+    body: dict[str, Any] = {"instructions": instructions, "engine": engine, "mode": "autonomous"}
+    if target:
+        body["target"] = target
+    if image:
+        body["image"] = image
+    if keep_alive:
+        body["keep_alive"] = keep_alive
+    return body
+
+
+def _print_schedule(sc: dict[str, Any]) -> None:
+    state = "paused" if sc["paused"] else "finished" if sc["finished"] else "active"
+    out.print(f"[bold]{esc(sc['id'])}[/bold]  {state}  {esc(json.dumps(sc['spec']))}")
+    if sc.get("note"):
+        out.print(f"  note: {esc(sc['note'])}")
+    for t in sc["next_action_times"]:
+        out.print(f"  next: {esc(t)}")
+    for r in sc.get("recent_runs", []):
+        out.print(f"  run {esc(r['id'])}  {status_text(r['status'])}")
+
+
+@schedule_app.command("create")
+def schedule_create(
+    name: str,
+    instructions: str,
+    target: Annotated[str | None, typer.Option(help="Worker host (required).")] = None,
+    cron: Annotated[str | None, typer.Option(help="5-field cron expression.")] = None,
+    time_zone: Annotated[str, typer.Option(help="IANA time zone for --cron.")] = "UTC",
+    every: Annotated[str | None, typer.Option(help="Interval, e.g. 15m.")] = None,
+    at: Annotated[str | None, typer.Option(help="One time, ISO 8601.")] = None,
+    engine: Annotated[str, typer.Option()] = "script",
+    image: Annotated[str | None, typer.Option()] = None,
+    overlap: Annotated[str, typer.Option(help="skip|buffer_one|buffer_all|cancel_other|allow_all")] = "skip",
+    paused: Annotated[bool, typer.Option("--paused")] = False,
+    keep_alive: Annotated[str | None, typer.Option(
+        help="Keep each Run's DevBox this long for follow-ups and review, e.g. 2h "
+             "(default: none for scheduled Runs).")] = None,
+) -> None:
+    """Create a schedule of autonomous Runs."""
+    spec: dict[str, Any] = {}
+    if cron:
+        spec = {"cron": cron, "time_zone": time_zone}
+    elif every:
+        spec = {"interval": {"every": every}}
+    elif at:
+        spec = {"at": at}
+    body = {"name": name, "run": _run_body(instructions, target, engine, image, keep_alive),
+            "spec": spec,
+            "overlap": overlap, "paused": paused}
+    _print_schedule(Api().json("POST", "/schedules", json=body))
+
+
+@schedule_app.command("ls")
+def schedule_ls() -> None:
+    """List schedules."""
+    for sc in Api().json("GET", "/schedules"):
+        _print_schedule(sc)
+
+
+@schedule_app.command("show")
+def schedule_show(schedule_id: str) -> None:
+    """A schedule: spec, state, next fire times, recent Runs."""
+    _print_schedule(Api().json("GET", f"/schedules/{segment(schedule_id, 'schedule id')}"))
+
+
+@schedule_app.command("pause")
+def schedule_pause(schedule_id: str) -> None:
+    _print_schedule(Api().json("POST", f"/schedules/{segment(schedule_id, 'schedule id')}/pause"))
+
+
+@schedule_app.command("resume")
+def schedule_resume(schedule_id: str) -> None:
+    _print_schedule(Api().json("POST", f"/schedules/{segment(schedule_id, 'schedule id')}/unpause"))
+
+
+@schedule_app.command("trigger")
+def schedule_trigger(schedule_id: str) -> None:
+    """Start one Run now."""
+    Api().json("POST", f"/schedules/{segment(schedule_id, 'schedule id')}/trigger")
+    out.print(f"triggered {esc(schedule_id)}")
+
+
+@schedule_app.command("rm")
+def schedule_rm(schedule_id: str) -> None:
+    Api().request("DELETE", f"/schedules/{segment(schedule_id, 'schedule id')}")
+    out.print(f"deleted {esc(schedule_id)}")
+
+
+@trigger_app.command("create")
+def trigger_create(
+    name: str,
+    instructions: str,
+    secret: Annotated[str, typer.Option(help="HMAC secret (shown nowhere after this).")],
+    target: Annotated[str | None, typer.Option(help="Worker host (required).")] = None,
+    event: Annotated[str | None, typer.Option(help="Only this X-GitHub-Event.")] = None,
+    action: Annotated[str | None, typer.Option(help="Only payloads with this action.")] = None,
+    engine: Annotated[str, typer.Option()] = "script",
+    keep_alive: Annotated[str | None, typer.Option(
+        help="Keep each Run's DevBox this long for follow-ups and review, e.g. 2h.")] = None,
+) -> None:
+    """Create a webhook trigger at /hooks/NAME."""
+    flt: dict[str, Any] = {"headers": {}, "payload": {}}
+    if event:
+        flt["headers"]["X-GitHub-Event"] = event
+    if action:
+        flt["payload"]["action"] = action
+    t = Api().json("POST", "/triggers", json={"name": name, "secret": secret, "filter": flt,
+                                              "run": _run_body(instructions, target, engine,
+                                                               None, keep_alive)})
+    out.print(f"trigger {esc(t['name'])}: POST {esc(Api().url)}{esc(t['hook_url'])}")
+
+
+@trigger_app.command("ls")
+def trigger_ls() -> None:
+    for t in Api().json("GET", "/triggers"):
+        out.print(f"[bold]{esc(t['name'])}[/bold]  {esc(t['hook_url'])}  "
+                  f"filter {esc(json.dumps(t['filter']))}")
+
+
+@trigger_app.command("rm")
+def trigger_rm(name: str) -> None:
+    Api().request("DELETE", f"/triggers/{segment(name, 'trigger name')}")
+    out.print(f"deleted trigger {esc(name)}")

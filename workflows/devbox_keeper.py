@@ -17,6 +17,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.devbox_lifecycle import DevBoxActivities
+    from activities.reporting import ReportActivities
     from ferry.models.common import KEEPER_CLAIMED
     from ferry.models.state import DevBoxesRemoved, KeeperClaim, KeeperInput
 
@@ -48,8 +50,8 @@ class DevBoxKeeper:
         gone: list[str] = []
         for devbox in inp.devboxes:
             try:
-                await workflow.execute_activity(
-                    "teardown_devbox", devbox, task_queue=devbox.task_queue,
+                await workflow.execute_activity_method(
+                    DevBoxActivities.teardown_devbox, devbox, task_queue=devbox.task_queue,
                     start_to_close_timeout=TEARDOWN,
                     schedule_to_start_timeout=inp.host_lost_after,
                     retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10),
@@ -58,8 +60,8 @@ class DevBoxKeeper:
                 gone.append(devbox.host)
         note = (f"host {', '.join(sorted(set(gone)))} did not remove the DevBox; its reaper "
                 "removes it when the host is back") if gone else None
-        await workflow.execute_activity(
-            "mark_devboxes_removed",
+        await workflow.execute_activity_method(
+            ReportActivities.mark_devboxes_removed,
             DevBoxesRemoved(run_id=inp.run_id, removed_at=workflow.now(), note=note),
             start_to_close_timeout=TEARDOWN,
             retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)))

@@ -11,6 +11,10 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from activities.devbox_lifecycle import DevBoxActivities
+    from activities.reporting import ReportActivities
+    from activities.tickets import TicketActivities
+    from activities.workspace.activities import WorkspaceActivities
     from ferry import search_attributes as sa
     from ferry.models.activity_io import CollectInput, LaunchInput, PrepareInput, ReportInput
     from ferry.models.common import RunStatus, keeper_id_for
@@ -40,8 +44,8 @@ class LifecycleMixin(RunBase):
         if not self.spec.ticket_url:
             return
         started = workflow.now()
-        ticket: Ticket = await workflow.execute_activity(
-            "resolve_ticket", parse_ticket_url(self.spec.ticket_url), result_type=Ticket,
+        ticket: Ticket = await workflow.execute_activity_method(
+            TicketActivities.resolve_ticket, parse_ticket_url(self.spec.ticket_url),
             start_to_close_timeout=SHORT_ACTIVITY,
             retry_policy=RetryPolicy(maximum_attempts=3, non_retryable_error_types=["TicketError"]))
         st.ticket = ticket
@@ -61,11 +65,10 @@ class LifecycleMixin(RunBase):
         st = self.state
         queue = host_queue(st.target) if st.target else workflow.info().task_queue
         started = workflow.now()
-        launch = workflow.start_activity(
-            "launch_devbox",
+        launch = workflow.start_activity_method(
+            DevBoxActivities.launch_devbox,
             LaunchInput(run_id=self.spec.id, image=st.image, run_as_root=self.spec.run_as_root,
                         network=self.spec.network),
-            result_type=DevBoxInfo,
             task_queue=queue,
             start_to_close_timeout=LAUNCH_TIMEOUT,
             heartbeat_timeout=timedelta(seconds=30),
@@ -91,12 +94,12 @@ class LifecycleMixin(RunBase):
         self._set_status(RunStatus.in_progress)
         if self.spec.repo or st.ticket:
             started = workflow.now()
-            ws: WorkspaceInfo | None = await workflow.execute_activity(
-                "prepare_workspace",
+            ws: WorkspaceInfo | None = await workflow.execute_activity_method(
+                WorkspaceActivities.prepare_workspace,
                 PrepareInput(run_id=self.spec.id, devbox=devbox, repo=self.spec.repo,
                              branch=self.spec.branch, ticket=st.ticket,
                              restore_from=self.spec.restore_from),
-                result_type=WorkspaceInfo, **self._on_host(devbox),
+                **self._on_host(devbox),
                 start_to_close_timeout=LAUNCH_TIMEOUT,
                 retry_policy=RetryPolicy(maximum_attempts=3,
                                          non_retryable_error_types=["WorkspaceError"]))
@@ -134,17 +137,17 @@ class LifecycleMixin(RunBase):
         awake = [d for d in st.devboxes if d.removed_at is None and d.hibernated_at is None
                  and d.died is None]
         if awake:
-            result: AttemptResult = await workflow.execute_activity(
-                "collect_results",
+            result: AttemptResult = await workflow.execute_activity_method(
+                WorkspaceActivities.collect_results,
                 CollectInput(run_id=self.spec.id, devbox=awake[-1], attempt=st.attempt,
                              turn_ids=[f"t{i}" for i in range(1, st.turn_count + 1)],
                              base_commit=st.workspace.base_commit if st.workspace else None,
                              artifacts=self.spec.artifacts, workspace=st.workspace),
-                result_type=AttemptResult, **self._on_host(awake[-1]),
+                **self._on_host(awake[-1]),
                 start_to_close_timeout=WORKSPACE_ACTIVITY, retry_policy=RETRY)
             st.attempts = [a for a in st.attempts if a.attempt != st.attempt] + [result]
-        await workflow.execute_activity(
-            "report_result",
+        await workflow.execute_activity_method(
+            ReportActivities.report_result,
             ReportInput(run_id=self.spec.id, spec=self.spec, status=status, summary=summary,
                         error=st.error, step_count=st.next_seq),
             start_to_close_timeout=SHORT_ACTIVITY,
@@ -198,7 +201,7 @@ class LifecycleMixin(RunBase):
         st.phase = "done"
         record = RunRecord(run=self.details(), input=RunWorkflowInput(spec=self.spec, state=st),
                            execution=workflow.info().run_id)
-        await workflow.execute_activity("write_run_record", record,
+        await workflow.execute_activity_method(ReportActivities.write_run_record, record,
                                         start_to_close_timeout=SHORT_ACTIVITY, retry_policy=RETRY)
         if live:
             await workflow.start_child_workflow(

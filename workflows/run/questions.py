@@ -13,6 +13,9 @@ from temporalio.exceptions import (
 )
 
 with workflow.unsafe.imports_passed_through():
+    from activities.devbox_lifecycle import DevBoxActivities
+    from activities.targets import TargetActivities
+    from activities.workspace.activities import WorkspaceActivities
     from ferry.models.activity_io import CollectInput, DevBoxAction
     from ferry.models.common import RunStatus
     from ferry.models.hosts import Target
@@ -50,14 +53,13 @@ class QuestionsMixin(RunBase):
             return
         if workflow.patched(LIST_TARGETS_LOCAL):
             # A local activity: no round trip through a task queue before the launch.
-            st.targets = await workflow.execute_local_activity(
-                "list_targets", start_to_close_timeout=timedelta(seconds=30), retry_policy=RETRY,
-                result_type=list[Target])
+            st.targets = await workflow.execute_local_activity_method(
+                TargetActivities.list_targets, start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RETRY)
         else:  # Runs started before 2026-11-22
-            st.targets = await workflow.execute_activity(
-                "list_targets", start_to_close_timeout=SHORT_ACTIVITY, retry_policy=RETRY,
-                result_type=list[Target],
-            )
+            st.targets = await workflow.execute_activity_method(
+                TargetActivities.list_targets, start_to_close_timeout=SHORT_ACTIVITY,
+                retry_policy=RETRY)
         if len(st.targets) == 1:
             st.target, st.image = st.targets[0].host, st.image or st.targets[0].default_image
             return
@@ -108,8 +110,8 @@ class QuestionsMixin(RunBase):
                 if st.workspace is not None and workflow.patched(CHECKPOINT_BEFORE_HIBERNATE):
                     # A hibernated DevBox may be removed before the answer comes: its work
                     # is saved first, for a Run started from this one.
-                    note = await workflow.execute_activity(
-                        "checkpoint_workspace",
+                    note = await workflow.execute_activity_method(
+                        WorkspaceActivities.checkpoint_workspace,
                         CollectInput(run_id=self.spec.id, devbox=devbox, attempt=st.attempt,
                                      base_commit=st.workspace.base_commit, workspace=st.workspace),
                         **self._on_host(devbox),
@@ -117,8 +119,8 @@ class QuestionsMixin(RunBase):
                     if isinstance(note, str) and note:
                         self._add_step(StepIn(kind="message", started_at=workflow.now(),
                                               payload={"role": "system", "text": note}))
-                await workflow.execute_activity(
-                    "hibernate_devbox", DevBoxAction(devbox=devbox), **self._on_host(devbox),
+                await workflow.execute_activity_method(
+                    DevBoxActivities.hibernate_devbox, DevBoxAction(devbox=devbox), **self._on_host(devbox),
                     start_to_close_timeout=SHORT_ACTIVITY, retry_policy=RETRY)
                 devbox.hibernated_at = workflow.now()
                 self._add_step(StepIn(kind="message", started_at=workflow.now(), payload={
@@ -166,8 +168,8 @@ class QuestionsMixin(RunBase):
             return
         devbox = st.devboxes[-1]
         if devbox.hibernated_at is not None and devbox.removed_at is None:
-            await workflow.execute_activity(
-                "wake_devbox", DevBoxAction(devbox=devbox), **self._on_host(devbox),
+            await workflow.execute_activity_method(
+                DevBoxActivities.wake_devbox, DevBoxAction(devbox=devbox), **self._on_host(devbox),
                 start_to_close_timeout=SHORT_ACTIVITY, retry_policy=RETRY)
             devbox.hibernated_at = None
             self._add_step(StepIn(kind="message", started_at=workflow.now(),

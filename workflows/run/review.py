@@ -11,6 +11,7 @@ from temporalio.exceptions import (
 )
 
 with workflow.unsafe.imports_passed_through():
+    from activities.workspace.activities import WorkspaceActivities
     from ferry.models.activity_io import AcceptInput, ResetInput
     from ferry.models.api import MessageIn, ReviewIn
     from ferry.models.common import RunStatus
@@ -66,8 +67,8 @@ class ReviewMixin(RunBase):
         await self._wake()
         devbox = st.devboxes[-1]
         if st.workspace is not None:
-            await workflow.execute_activity(
-                "reset_workspace", ResetInput(run_id=self.spec.id, devbox=devbox,
+            await workflow.execute_activity_method(
+                WorkspaceActivities.reset_workspace, ResetInput(run_id=self.spec.id, devbox=devbox,
                                               base_commit=st.workspace.base_commit),
                 **self._on_host(devbox), start_to_close_timeout=WORKSPACE_ACTIVITY,
                 retry_policy=RETRY)
@@ -106,14 +107,14 @@ class ReviewMixin(RunBase):
             if message:
                 lines += ["", message]
             current = [a for a in st.attempts if a.attempt == st.attempt]
-            result: AcceptResult = await workflow.execute_activity(
-                "accept_changes",
+            result: AcceptResult = await workflow.execute_activity_method(
+                WorkspaceActivities.accept_changes,
                 AcceptInput(run_id=self.spec.id, devbox=devbox, workspace=st.workspace,
                             message="\n".join(lines).strip() + "\n", ticket=st.ticket,
                             snapshot_commit=current[0].snapshot_commit if current else None,
                             previous_commit=st.accepted.commit if st.accepted else None,
                             pr_url=st.accepted.pr_url if st.accepted else None),
-                result_type=AcceptResult, **self._on_host(devbox),
+                **self._on_host(devbox),
                 start_to_close_timeout=SHORT_ACTIVITY,
                 retry_policy=RetryPolicy(maximum_attempts=3,
                                          non_retryable_error_types=["WorkspaceError",

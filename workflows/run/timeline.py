@@ -8,6 +8,7 @@ import asyncio
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from activities.timeline_archive import ArchiveActivities
     from ferry import search_attributes as sa
     from ferry.models.activity_io import ArchiveInput
     from ferry.models.common import RunStatus
@@ -43,8 +44,8 @@ class TimelineMixin(RunBase):
 
     async def _archive_chunk(self) -> None:
         chunk = self._take_chunk()
-        await workflow.execute_activity(
-            "archive_steps", ArchiveInput(run_id=self.spec.id, steps=chunk),
+        await workflow.execute_activity_method(
+            ArchiveActivities.archive_steps, ArchiveInput(run_id=self.spec.id, steps=chunk),
             start_to_close_timeout=SHORT_ACTIVITY, retry_policy=RETRY,
         )
         st = self.state

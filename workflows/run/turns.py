@@ -11,6 +11,9 @@ from temporalio.exceptions import (
 )
 
 with workflow.unsafe.imports_passed_through():
+    from activities.engine_probe import ProbeActivities
+    from activities.engines.openai_loop import ModelCallActivities
+    from activities.turns import TurnActivities
     from ferry import search_attributes as sa
     from ferry.models.activity_io import (
         FollowTurnInput,
@@ -40,9 +43,9 @@ class TurnsMixin(RunBase):
         """`auto`: probe the DevBox for CLIs and the worker for credentials, pick by priority."""
         st = self.state
         started = workflow.now()
-        choice: EngineChoice = await workflow.execute_activity(
-            "probe_engines", ProbeInput(devbox=devbox), result_type=EngineChoice,
-            **self._on_host(devbox), start_to_close_timeout=SHORT_ACTIVITY,
+        choice: EngineChoice = await workflow.execute_activity_method(
+            ProbeActivities.probe_engines, ProbeInput(devbox=devbox), **self._on_host(devbox),
+            start_to_close_timeout=SHORT_ACTIVITY,
             retry_policy=RETRY)
         self._add_step(StepIn(kind="engine", started_at=started, ended_at=workflow.now(),
                               payload=choice.model_dump()))
@@ -90,8 +93,8 @@ class TurnsMixin(RunBase):
         if st.engine == "openai":
             await self._model_call(devbox)
             return
-        res: FollowTurnResult = await workflow.execute_activity(
-            "follow_turn",
+        res: FollowTurnResult = await workflow.execute_activity_method(
+            TurnActivities.follow_turn,
             FollowTurnInput(run_id=self.spec.id, turn_id=st.turn_id, engine=st.engine or "script",
                             devbox=devbox, cursor=st.turn_cursor,
                             # Only the first slice writes the turn spec; later ones re-attach.
@@ -105,7 +108,6 @@ class TurnsMixin(RunBase):
                             env=self.spec.env, output_used=st.output_bytes,
                             max_cost_usd=self.spec.max_cost_usd, spent_usd=st.usage.cost_usd,
                             repo=self.spec.repo),
-            result_type=FollowTurnResult,
             **self._on_host(devbox),
             start_to_close_timeout=timedelta(hours=2),
             heartbeat_timeout=TURN_HEARTBEAT,
@@ -122,12 +124,12 @@ class TurnsMixin(RunBase):
     async def _model_call(self, devbox: DevBoxInfo) -> None:
         """One call of the built-in agent loop: its own activity and its own turn."""
         st = self.state
-        res: ModelCallResult = await workflow.execute_activity(
-            "model_call",
+        res: ModelCallResult = await workflow.execute_activity_method(
+            ModelCallActivities.model_call,
             ModelCallInput(run_id=self.spec.id, turn_id=st.turn_id or "", call=st.turn_count,
                            devbox=devbox, prompt=st.turn_prompt, model=self.spec.model,
                            effort=self.spec.effort),
-            result_type=ModelCallResult, **self._on_host(devbox),
+            **self._on_host(devbox),
             start_to_close_timeout=timedelta(minutes=15), retry_policy=RETRY)
         for step in res.steps:
             self._add_step(step)
@@ -193,8 +195,8 @@ class TurnsMixin(RunBase):
                 not workflow.patched(STOP_TURN_ON_END):
             return
         try:
-            await workflow.execute_activity(
-                "stop_turn", StopTurnInput(devbox=devbox, turn_id=st.turn_id),
+            await workflow.execute_activity_method(
+                TurnActivities.stop_turn, StopTurnInput(devbox=devbox, turn_id=st.turn_id),
                 task_queue=devbox.task_queue, schedule_to_start_timeout=STOP_TURN_WAIT,
                 start_to_close_timeout=SHORT_ACTIVITY, retry_policy=RETRY)
         except ActivityError as e:  # a host that is gone took the runner with it

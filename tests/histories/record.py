@@ -1,6 +1,6 @@
 """Record the histories of representative Runs into tests/histories/vN/*.json.
 
-    .venv/bin/python -m tests.histories.record v3
+    .venv/bin/python -m tests.histories.record v4
 
 Each recording goes to a directory of its own, next to the older ones, which stay: a
 patched workflow must keep replaying what older code wrote.
@@ -23,6 +23,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from tests.integration.harness import FerryStack
+from tests.integration.test_repos_review import make_origin
 
 HERE = Path(__file__).resolve().parent
 # Low, so the long Run below really continues-as-new (more than once) in a small history.
@@ -85,6 +86,15 @@ def _scenarios(stack: FerryStack) -> dict[str, str]:
     stack.wait_status(kept["id"], {"cancelled"})
     with stack.client() as c:
         c.delete(f"/runs/{kept['id']}/devbox")
+    # v4: a pause long enough to hibernate saves a checkpoint of the repository first.
+    origin = make_origin(Path(tempfile.mkdtemp(prefix="ferry-record-")))
+    paused = stack.create_run('echo work > w.txt\nferry-ask "Go on?" --id go --options yes,no',
+                              repo=str(origin), idle_timeout="1s", keep_alive="0s")
+    runs["hibernated_checkpoint"] = paused["id"]
+    stack.wait_until(lambda: any(s["kind"] == "message" and "hibernated" in s["payload"]["text"]
+                                 for s in stack.timeline(paused["id"])), 60, "hibernation")
+    with stack.client() as c:
+        c.post(f"/runs/{paused['id']}/answers", json={"answers": {"go": "yes"}})
     for run_id in runs.values():
         stack.wait_status(run_id, {"completed", "failed", "cancelled"}, timeout=120)
     # The keepers end too (keep-alive 0 s, or released).

@@ -49,9 +49,16 @@ def test_the_latest_recording_is_of_the_current_code() -> None:
     """Every patch the code has is in the newest recording (record after each change)."""
     import re
 
+    from workflows.run import patches as ids
+
     source = "".join(f.read_text() for f in
-                     (Path(__file__).resolve().parents[2] / "workflows").glob("*.py"))
-    patches = set(re.findall(r'workflow\.patched\("([^"]+)"\)', source))
+                     (Path(__file__).resolve().parents[2] / "workflows").rglob("*.py"))
+    named = {k: v for k, v in vars(ids).items() if k.isupper() and isinstance(v, str)}
+    used = re.findall(r'workflow\.patched\(("[^"]+"|\w+)\)', source)
+    assert used, "no workflow.patched(...) found: has the code moved?"
+    unknown = [u for u in used if not u.startswith('"') and u not in named]
+    assert not unknown, f"patch ids must be literals or names in workflows/run/patches.py: {unknown}"
+    patches = {u.strip('"') if u.startswith('"') else named[u] for u in used}
     recorded = set()
     for f in GENERATIONS[-1].glob("*.json"):
         for ex in json.loads(f.read_text()):

@@ -1,6 +1,6 @@
 """Patch ids of the Run workflow (docs/architecture.md, "Changing a workflow").
 
-Each marks a change of the workflow's command order behind `workflow.patched(id)`, so
+Each marks a change of the workflow's command order behind `workflow.patched` (with its id), so
 histories written before it replay as they ran. Remove one (with its old branch) only
 once no open Run and no recorded history in tests/histories predates it.
 """

@@ -186,7 +186,9 @@ class RunService:
         given = body.model_dump(exclude_unset=True)
         base = {
             "instructions": old.instructions, "engine": old.engine, "mode": old.mode,
-            "target": old.target, "image": old.image,
+            # The host the old Run was pinned to, not the one it happened to get: a lost
+            # host must not hold its continuation.
+            "target": old.target_requested, "image": old.image,
             "keep_alive": old.keep_alive_seconds, "idle_timeout": old.idle_timeout_seconds,
             "question_timeout": old.question_timeout_seconds, "on_timeout": old.on_timeout,
             "model": old.model, "effort": old.effort, "repo": old.repo, "branch": old.branch,

@@ -125,7 +125,7 @@ class WorkspaceActivities:
             base_commit = git.commit_of(f"refs/heads/{base_branch}")
         except GitError as e:
             raise self._fail(f"{what}: the repository has no branch {base_branch!r}") from e
-        restore, note = self._checkpoint_to_restore(inp, url, git)
+        restore, note = self._checkpoint_to_restore(inp, url, base_branch, git)
         layout = self.backend.layout(inp.run_id)
         bundle = layout.inbox / "repo.bundle"
         git.bundle(bundle, f"refs/heads/{base_branch}")
@@ -151,7 +151,7 @@ class WorkspaceActivities:
                              restored_from=restore.run_id if restore else None,
                              restore_note=note)
 
-    def _checkpoint_to_restore(self, inp: PrepareInput, url: str,
+    def _checkpoint_to_restore(self, inp: PrepareInput, url: str, base_branch: str,
                                git: HostGit) -> tuple[Checkpoint | None, str | None]:
         """The checkpoint this Run starts from, fetched into its host repository (or why
         there is none to use: the Run then starts from the branch)."""
@@ -163,6 +163,9 @@ class WorkspaceActivities:
         if checkpoint.clone_url != url:
             return None, (f"Run {inp.restore_from}'s checkpoint is of another repository "
                           f"({public_url(checkpoint.clone_url)})")
+        if checkpoint.base_branch != base_branch:
+            return None, (f"Run {inp.restore_from}'s checkpoint is of branch "
+                          f"{checkpoint.base_branch!r}, not {base_branch!r}")
         try:
             checkpoints.fetch(self.store, git, checkpoint)
         except GitError as e:

@@ -109,6 +109,14 @@ def print_step(step: dict[str, Any]) -> None:
     elif kind == "answer":
         how = f" (auto: {p.get('reason')})" if p.get("auto") else ""
         out.print(f"{seq} [bold]answer[/bold]{escape(how)}: {escape(json.dumps(p.get('answers')))}")
+    elif kind == "workspace":
+        restored = p.get("restored_from")
+        out.print(f"{seq} [bold]workspace[/bold] {escape(str(p.get('repo')))} "
+                  f"{escape(str(p.get('base_branch')))} @ {escape(str(p.get('base_commit'))[:12])}"
+                  f" → {escape(str(p.get('work_branch')))}"
+                  + (f", restored from Run {escape(str(restored))}'s checkpoint" if restored else ""))
+        if p.get("restore_note"):
+            out.print(f"     [yellow]not restored:[/yellow] {escape(str(p['restore_note']))}")
     elif kind == "report_result":
         out.print(f"{seq} [bold]result[/bold] {status_text(p.get('status', ''))}: "
                   f"{escape(str(p.get('summary')))}")

@@ -144,6 +144,17 @@ def show(run_id: str) -> None:
         else:
             value = esc(value)
         out.print(f"{label:>10}  {value}")
+    ws = r.get("workspace")
+    if ws:
+        out.print(f"{'repo':>10}  {esc(ws['repo'])} ({esc(ws['base_branch'])} @ "
+                  f"{esc(ws['base_commit'][:12])} → {esc(ws['work_branch'])})")
+    elif r.get("repo"):
+        out.print(f"{'repo':>10}  {esc(r['repo'])}")
+    if r.get("from_run"):
+        how = ("; workspace restored from its checkpoint" if ws and ws.get("restored_from")
+               else f"; not restored: {ws['restore_note']}" if ws and ws.get("restore_note")
+               else "")
+        out.print(f"{'from run':>10}  {esc(r['from_run'])}{esc(how)}")
     if r.get("running"):
         out.print(f"{'running':>10}  $ {esc(r['running']['command'])}")
     if r.get("questions"):

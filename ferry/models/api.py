@@ -207,6 +207,8 @@ class RunPublic(BaseModel):
     engine: str
     mode: str
     target: str | None
+    target_requested: str | None = Field(
+        default=None, description="The target the Run was started with (None: any host).")
     image: str | None
     instructions: str
     created_at: datetime | None

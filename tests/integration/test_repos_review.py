@@ -287,6 +287,8 @@ def test_from_run_continues_from_the_last_checkpoint_of_a_removed_devbox(
     second = {"id": started.stdout.split()[1]}
     done = rstack.wait_status(second["id"], {"completed", "failed"})
     assert done["mode"] == "autonomous" and done["engine"] == "script"
+    shown = rstack.cli("show", second["id"])
+    assert f"from run  {first['id']}; workspace restored from its checkpoint" in shown.stdout
     assert done["status"] == "completed", (done["error"], rstack.timeline(second["id"]))
     assert done["workspace"]["restored_from"] == first["id"]
     assert done["workspace"]["base_commit"] == rstack.get_run(first["id"])["workspace"]["base_commit"]
@@ -310,6 +312,8 @@ def test_from_run_continues_from_the_last_checkpoint_of_a_removed_devbox(
     bare = rstack.create_run("echo no repo")
     assert rstack.wait_status(bare["id"], {"completed", "failed"})["status"] == "completed"
     other = rstack.create_run("ls", from_run=bare["id"], repo=str(origin))
+    # Another branch than the checkpoint's: not restored, and said so.
+    dev = rstack.create_run("ls", from_run=first["id"], branch="dev")
     for run in (fresh, other):
         done = rstack.wait_status(run["id"], {"completed", "failed"})
         assert done["status"] == "completed", done["error"]
@@ -320,6 +324,15 @@ def test_from_run_continues_from_the_last_checkpoint_of_a_removed_devbox(
     assert rstack.get_run(fresh["id"])["workspace"]["restore_note"] is None
     assert rstack.get_run(other["id"])["workspace"]["restore_note"] == \
         f"Run {bare['id']} saved no workspace checkpoint"
+    # The copy is not pinned to the host the source Run merely ran on (it may be gone).
+    assert rstack.get_run(other["id"])["target_requested"] is None
+    done = rstack.wait_status(dev["id"], {"completed", "failed"})
+    assert done["status"] == "completed", done["error"]
+    assert done["workspace"]["restored_from"] is None
+    assert done["workspace"]["restore_note"] == \
+        f"Run {first['id']}'s checkpoint is of branch 'main', not 'dev'"
+    assert "dev.txt" in [s["payload"]["output_excerpt"] for s in rstack.timeline(dev["id"])
+                         if s["kind"] == "exec"][0]
     with rstack.client() as c:
         r = c.post("/runs", json={"instructions": "ls", "fresh": True})
         assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "fresh"

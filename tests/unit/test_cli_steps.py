@@ -41,3 +41,14 @@ def test_agent_steps_read_as_what_they_are() -> None:
     assert "engine claude-code (usable: claude-code, codex)" in printed(
         {"kind": "engine", "payload": {"chosen": "claude-code",
                                        "usable": ["claude-code", "codex"]}})
+
+
+def test_a_workspace_step_says_whether_a_checkpoint_was_restored() -> None:
+    base = {"kind": "workspace", "payload": {
+        "repo": "/srv/repo.git", "clone_url": "/srv/repo.git", "base_branch": "main",
+        "base_commit": "0123456789abcdef", "work_branch": "ferry/r2"}}
+    restored = printed({**base, "payload": {**base["payload"], "restored_from": "r1"}})
+    assert "main @ 0123456789ab → ferry/r2, restored from Run r1's checkpoint" in restored
+    skipped = printed({**base, "payload": {**base["payload"],
+                                           "restore_note": "Run r1 saved no [b]checkpoint[/b]"}})
+    assert "not restored: Run r1 saved no [b]checkpoint[/b]" in skipped

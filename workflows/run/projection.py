@@ -15,7 +15,7 @@ def public_view(spec: RunSpec, st: RunState) -> RunPublic:
         duration = (end - st.started_at).total_seconds() if st.started_at else None
         return RunPublic(
             id=spec.id, title=st.title, status=st.status, engine=spec.engine, mode=spec.mode,
-            target=st.target, image=st.image, instructions=spec.instructions,
+            target=st.target, target_requested=spec.target, image=st.image, instructions=spec.instructions,
             created_at=st.created_at, started_at=st.started_at, completed_at=st.completed_at,
             duration_seconds=duration, devboxes=st.devboxes, summary=st.summary, error=st.error,
             running=st.running, step_count=st.next_seq - 1,

@@ -151,7 +151,8 @@ class ReviewMixin(RunBase):
         if st.phase in ("teardown", "done") or (st.status.finished and st.phase != "keep_alive"):
             raise ApplicationError(
                 f"Run {self.spec.id} has finished and its DevBox is gone; continue in a new "
-                f"Run from this one's spec and last workspace checkpoint with POST /runs "
+                f"Run from this one's spec"
+                f"{' and last workspace checkpoint' if st.workspace else ''} with POST /runs "
                 f"{{\"from_run\": \"{self.spec.id}\", \"instructions\": \"...\"}} "
                 f"(ferry run --from-run {self.spec.id} \"...\")",
                 type="DevBoxGone")

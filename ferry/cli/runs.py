@@ -256,7 +256,9 @@ def diff(
         for f in data["files"]:
             out.print(f"{esc(f['path'])}  [green]+{f['added']}[/green] [red]-{f['removed']}[/red] "
                       f"[dim]{esc(f['status'])}[/dim]")
-        out.print(f"[dim]attempt {data['attempt']} of {data['attempts']}[/dim]")
+        attempts = data["attempts"]
+        total = max(attempts) if isinstance(attempts, list) and attempts else attempts
+        out.print(f"[dim]attempt {data['attempt']} of {total}[/dim]")
         return
     sys.stdout.write(data["diff"])
 

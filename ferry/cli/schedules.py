@@ -9,7 +9,7 @@ import typer
 
 from ferry.cli.apps import schedule_app, trigger_app
 from ferry.cli.client import Api
-from ferry.cli.output import esc, out, segment, status_text
+from ferry.cli.output import esc, fail, out, segment, status_text
 
 
 def _run_body(instructions: str, target: str | None, engine: str, image: str | None,
@@ -54,6 +54,8 @@ def schedule_create(
 ) -> None:
     """Create a schedule of autonomous Runs."""
     spec: dict[str, Any] = {}
+    if sum(x is not None for x in (cron, every, at)) != 1:
+        fail("give exactly one of --cron, --every and --at")
     if cron:
         spec = {"cron": cron, "time_zone": time_zone}
     elif every:

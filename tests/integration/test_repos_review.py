@@ -225,6 +225,7 @@ def test_cli_diff_artifacts_and_review(rstack: FerryStack, tmp_path: Path) -> No
     rstack.wait_status(run["id"], {"completed"})
     stat = cli("diff", run["id"], "--stat")
     assert stat.returncode == 0 and "hi.txt  +1 -0 added" in stat.stdout
+    assert "attempt 1 of 1" in stat.stdout
     assert "+hi" in cli("diff", run["id"]).stdout
     listing = cli("artifacts", run["id"])
     assert "attempts/1/artifacts/a.txt" in listing.stdout

@@ -263,6 +263,11 @@ def test_cli_schedules_and_triggers(stack: FerryStack) -> None:
     assert missing.returncode == 1 and "404" in missing.stderr
     bad = cli("schedule", "create", "x-bad", "echo", "--target", host, "--cron", "nope")
     assert bad.returncode == 1 and "must have 5 fields (minute hour day month weekday)" in bad.stderr
+    both = cli("schedule", "create", "x-both", "echo", "--target", host, "--every", "5s",
+               "--cron", "* * * * *")
+    assert both.returncode == 1 and "exactly one of --cron, --every and --at" in both.stderr
+    with stack.client() as c:
+        assert c.get("/schedules/x-both").status_code == 404
 
     tname = f"tcli-{uuid.uuid4().hex[:6]}"
     t = cli("trigger", "create", tname, "echo hook", "--secret", "s3cret-value", "--target", host,

@@ -37,6 +37,7 @@ from activities.gateway.paths import (
     PROXY_PORT,
     PROXY_SOCKET,
 )
+from activities.live_output import LiveMirror
 from activities.secrets import KNOWN as KNOWN_CREDENTIALS
 from activities.secrets import StreamRedactor, load_secrets, redact, secret_values
 from ferry.artifact_store import ArtifactStore
@@ -131,6 +132,7 @@ class TurnActivities:
         fallback_at: float | None = time.monotonic() + START_FALLBACK_SECONDS
         reader = _Reader(adapter)
         await asyncio.to_thread(self._replay, turn_dir, key, cursor, reader)
+        live = LiveMirror(self.store, inp.run_id, inp.turn_id, self.secret_values)
         handle = self.client.get_workflow_handle(activity.info().workflow_id or "")
         deadline = time.monotonic() + self.settings.turn_slice_seconds
         next_check = time.monotonic() + DEATH_CHECK_SECONDS
@@ -167,6 +169,7 @@ class TurnActivities:
                     eager_until = time.monotonic() + EAGER_SECONDS
                 cursor = batch.cursor
                 activity.heartbeat(cursor.model_dump())
+                await asyncio.to_thread(live.update, turn_dir, reader.running)
                 if outcome is not None:
                     if not outcome.ok:  # the runner may still be going (a voided turn)
                         await asyncio.to_thread(self.backend.stop_turn, inp.devbox, inp.turn_id)

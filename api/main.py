@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from html import escape
 from importlib import resources
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from temporalio.client import WorkflowQueryFailedError
 from temporalio.service import RPCError
@@ -63,6 +65,18 @@ def add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(UnsafePath, unsafe_path)
 
 
+DOCS_ASSETS = "/docs-assets"
+
+
+def ui_shell(html: str, settings: Settings) -> str:
+    """The UI page with this deployment's links (the Temporal UI) as data attributes."""
+    config = {"temporalUi": settings.effective_temporal_ui_url or "",
+              "namespace": settings.temporal_namespace,
+              "enginePriority": settings.engine_priority, "version": __version__}
+    attrs = " ".join(f'data-{k.lower()}="{escape(v, quote=True)}"' for k, v in config.items())
+    return html.replace("<body>", f"<body {attrs}>", 1)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -83,6 +97,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="Run AI coding agents on real work: durable Runs in DevBoxes on Temporal.",
         lifespan=lifespan,
+        docs_url=None,  # served below from the package's own assets: no CDN
+        redoc_url=None,
     )
     app.state.settings = settings
 
@@ -97,13 +113,43 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(schedules.hooks)
 
     static = resources.files("api") / "static"
+    shell = ui_shell((static / "index.html").read_text(), settings)
 
-    @app.get("/", include_in_schema=False, response_class=HTMLResponse)
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/ui/runs", status_code=307)
+
+    @app.get("/ui", include_in_schema=False, response_class=HTMLResponse)
+    @app.get("/ui/{page:path}", include_in_schema=False, response_class=HTMLResponse)
     async def web_ui() -> HTMLResponse:
-        """The web UI: one static page (plus /static/app.js and app.css) over this API."""
-        return HTMLResponse((static / "index.html").read_text())
+        """The web UI: one page whose modules route `/ui/...` in the browser."""
+        return HTMLResponse(shell)
 
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
+    docs_assets = resources.files("fastapi_offline") / "static"
+    # ReDoc's bundle shows a logo from its CDN: pointed at a local image instead.
+    redoc_js = (docs_assets / "redoc.standalone.js").read_text().replace(
+        "https://cdn.redoc.ly/redoc/logo-mini.svg", f"{DOCS_ASSETS}/favicon.png")
+
+    @app.get(f"{DOCS_ASSETS}/redoc.standalone.js", include_in_schema=False)
+    async def redoc_bundle() -> Response:
+        return Response(redoc_js, media_type="text/javascript",
+                        headers={"Cache-Control": "max-age=3600"})
+
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(docs_assets)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="Ferry API",
+                                   swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+                                   swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png")
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url="/openapi.json", title="Ferry API",
+                              redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
+                              redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png", with_google_fonts=False)
 
     return app
 

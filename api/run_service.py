@@ -383,7 +383,8 @@ class RunService:
         raise RunNotFound(run_id)
 
     async def list_runs(self, status: RunStatus | None, limit: int, page_token: str | None,
-                   schedule: str | None = None) -> RunList:
+                   schedule: str | None = None, engine: str | None = None,
+                   target: str | None = None) -> RunList:
         """Newest first by creation, stable as Runs close or reopen.
 
         Temporal's SQL visibility cannot order by an attribute, so the API reads windows
@@ -394,6 +395,11 @@ class RunService:
         base = f"WorkflowType = '{WORKFLOW_TYPE}' AND ExecutionStatus != 'ContinuedAsNew'"
         if schedule is not None:
             base += f" AND {sa.SCHEDULE.name} = '{schedule}'"
+        # The values are pattern-checked by the route (no quotes can reach the query).
+        if engine is not None:
+            base += f" AND {sa.ENGINE.name} = '{engine}'"
+        if target is not None:
+            base += f" AND {sa.TARGET.name} = '{target}'"
         cursor = _open_list_cursor(page_token) if page_token else None
         hi = cursor[0] if cursor else datetime.now(UTC) + timedelta(days=1)
         inclusive = True

@@ -21,11 +21,16 @@ from api.deps import UNAUTHORIZED_DETAIL, token_ok
 from ferry.settings import Settings
 
 UI_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-          "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+          "img-src 'self' data: blob:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+# The API docs pages (Swagger UI, ReDoc) run inline scripts; nothing may leave the origin
+# (ReDoc's footer logo points at a CDN: blocked, so the docs work with no internet).
+DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; "
+            "frame-ancestors 'none'")
 # For anything a DevBox produced: never a document that runs or embeds anything.
 INERT_CSP = "default-src 'none'; sandbox; frame-ancestors 'none'"
-PUBLIC_PREFIXES = ("/hooks/", "/static/")
-PUBLIC_PATHS = {"/", "/favicon.ico"}
+PUBLIC_PREFIXES = ("/hooks/", "/static/", "/ui/", "/docs-assets/")
+PUBLIC_PATHS = {"/", "/ui", "/favicon.ico"}
 
 
 def host_name(header: str) -> str:
@@ -66,8 +71,10 @@ def install(app: FastAPI, settings: Settings) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
-        if path == "/" or path.startswith("/static/"):
+        if path in ("/", "/ui") or path.startswith(("/static/", "/ui/")):
             response.headers.setdefault("Content-Security-Policy", UI_CSP)
+        elif path in ("/docs", "/redoc"):
+            response.headers.setdefault("Content-Security-Policy", DOCS_CSP)
         return response
 
     @app.exception_handler(RequestValidationError)

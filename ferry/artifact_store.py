@@ -20,6 +20,8 @@ from ferry.models.steps import Step
 TIMELINE_DIR = "timeline"
 CHECKPOINT_DIR = "checkpoint"  # the last workspace checkpoint (internal: not an artifact)
 RECORD = "run.json"
+LIVE_DIR = "live"
+LIVE_OUTPUT = f"{LIVE_DIR}/output.json"  # the running command's output tail (internal)
 
 
 # The suffix of a file still being written (hidden from listings until it is complete).
@@ -79,6 +81,13 @@ class ArtifactStore:
             return None
         return RunRecord.model_validate_json(data)
 
+    def read_live(self, run_id: str) -> bytes | None:
+        """The running command's output record (`LiveOutput` JSON), if one was written."""
+        try:
+            return self.path(run_id, LIVE_OUTPUT).read_bytes()
+        except (OSError, UnsafePath):
+            return None
+
     def copy_in(self, run_id: str, rel: str, src: Path) -> None:
         dest = self.path(run_id, rel)
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -101,7 +110,7 @@ class ArtifactStore:
                 break
             rel = p.relative_to(root).as_posix()
             if p.is_file() and not rel.startswith((TIMELINE_DIR + "/", CHECKPOINT_DIR + "/",
-                                                   "openai/")) \
+                                                   LIVE_DIR + "/", "openai/")) \
                     and not rel.endswith(PARTIAL):
                 out.append({"path": rel, "size": p.stat().st_size,
                             "content_type": mimetypes.guess_type(rel)[0]

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
+    # Where the web UI links a Run's workflow; the embedded stack's own UI when unset.
+    temporal_ui_url: str | None = None
     temporal_retention: str = "720h"
     task_queue: str = "ferry"
 
@@ -167,6 +169,12 @@ class Settings(BaseSettings):
     @property
     def effective_temporal_address(self) -> str:
         return self.temporal_address or f"127.0.0.1:{self.temporal_port}"
+
+    @property
+    def effective_temporal_ui_url(self) -> str | None:
+        if self.temporal_ui_url:
+            return self.temporal_ui_url.rstrip("/")
+        return None if self.temporal_address else f"http://127.0.0.1:{self.temporal_ui_port}"
 
     @property
     def api_url(self) -> str:

@@ -26,7 +26,8 @@ from ferry.models.api import (
     RunRename,
     Timeline,
 )
-from ferry.models.common import RUN_ID_PATTERN, RunStatus
+from ferry.models.common import RUN_ID_PATTERN, Engine, RunStatus
+from ferry.models.steps import LiveOutput
 from ferry.questions import AnswersIn
 
 router = APIRouter(prefix="/runs", tags=["runs"])
@@ -52,10 +53,14 @@ async def list_runs(
     status_: Annotated[RunStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     page_token: str | None = None,
-    schedule: Annotated[str | None, Query(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")] = None,
+    schedule: Annotated[str | None, Query(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$",
+                                          description="Only this schedule's Runs.")] = None,
+    engine: Annotated[Engine | None, Query(description="Only Runs of this engine.")] = None,
+    target: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+                                        description="Only Runs on this worker host.")] = None,
 ) -> RunList:
-    """List Runs, newest first, through Temporal visibility (`schedule=` for one schedule's)."""
-    return await runs.list_runs(status_, limit, page_token, schedule)
+    """List Runs, newest first, through Temporal visibility."""
+    return await runs.list_runs(status_, limit, page_token, schedule, engine, target)
 
 
 @router.get("/{run_id}", response_model=RunPublic)
@@ -108,10 +113,12 @@ async def run_events(
     run_id: RunId,
     request: Request,
     runs: RunsDep,
+    store: StoreDep,
     after: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> EventSourceResponse:
-    """Server-sent events: `step` (id = seq), `status`, and `end` when the Run has finished.
+    """Server-sent events: `step` (id = seq), `status`, `output` (the running command's
+    latest output, `LiveOutput`), and `end` when the Run has finished.
 
     Reconnect with `Last-Event-ID` (or `?after=`) to resume after the last step seen.
     """
@@ -127,10 +134,19 @@ async def run_events(
         nonlocal after
         read = first
         last_status: RunStatus | None = None
+        last_live: bytes | None = None
         while True:
             for step in read.steps:
                 after = step.seq
                 yield {"event": "step", "id": str(step.seq), "data": step.model_dump_json()}
+            live = None if read.finished else await asyncio.to_thread(store.read_live, run_id)
+            if live is not None and live != last_live:
+                last_live = live
+                try:
+                    yield {"event": "output",
+                           "data": LiveOutput.model_validate_json(live).model_dump_json()}
+                except ValueError:
+                    pass  # caught mid-write by another reader's clock: the next poll has it
             if read.status != last_status:
                 last_status = read.status
                 yield {"event": "status", "data": json.dumps({"status": read.status.value})}

@@ -67,6 +67,20 @@ class RunningCommand(BaseModel):
     started_at: datetime
 
 
+class LiveOutput(BaseModel):
+    """The running command's latest output (SSE event `output`): the last bytes of it from
+    byte `tail_start` of `size`; `done` once the command ended (its exec step has it all)."""
+
+    turn: str
+    index: int
+    command: str
+    size: int
+    tail_start: int
+    tail: str
+    done: bool = False
+    started_at: datetime | None = None
+
+
 class TurnCursor(BaseModel):
     """How far the turn's event file has been read: byte offset, lines, and the next
     authentic event number the runner will write (`seq`)."""

@@ -20,7 +20,7 @@ __all__ = ["app", "main"]
 
 def main() -> None:
     try:
-        app()
+        app(prog_name="ferry")
     except SettingsError as e:
         err.print(f"[red]error:[/red] {escape(str(e))}")
         sys.exit(2)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 app = typer.Typer(help="Ferry: run AI coding agents on real work.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=False)
+                  pretty_exceptions_enable=False)
 devbox_app = typer.Typer(help="DevBox images and containers.", no_args_is_help=True)
 schedule_app = typer.Typer(help="Schedules: Runs on cron, interval or once.", no_args_is_help=True)
 trigger_app = typer.Typer(help="Triggers: webhooks that start Runs.", no_args_is_help=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any, cast
+from urllib.parse import quote
 
 import httpx
 
@@ -18,12 +19,16 @@ class Api:
         headers = {"Authorization": f"Bearer {s.api_token}"} if s.api_token else {}
         self.http = httpx.Client(base_url=self.url, headers=headers, timeout=30)
 
-    def request(self, method: str, path: str, **kw: Any) -> httpx.Response:
+    def request_raw(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        """The response whatever its status; only an unreachable API is an error."""
         try:
-            r = self.http.request(method, path, **kw)
+            return self.http.request(method, path, **kw)
         except httpx.HTTPError as e:
             fail(f"cannot reach the Ferry API at {self.url} ({e.__class__.__name__}); "
                  "is `ferry up` running, or FERRY_URL set?")
+
+    def request(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        r = self.request_raw(method, path, **kw)
         if r.status_code >= 400:
             fail(error_message(r))
         return r
@@ -36,10 +41,10 @@ class Api:
             fail(f"the Ferry API at {self.url} answered {method} {path} with HTTP "
                  f"{r.status_code} and no JSON; is FERRY_URL the Ferry API?")
 
-    def sse(self, path: str) -> Iterator[tuple[str, str]]:
+    def sse(self, path: str, params: dict[str, Any] | None = None) -> Iterator[tuple[str, str]]:
         """(event, data) pairs of a server-sent event stream."""
         try:
-            with self.http.stream("GET", path, timeout=None) as r:
+            with self.http.stream("GET", path, params=params, timeout=None) as r:
                 if r.status_code >= 400:
                     r.read()
                     fail(error_message(r))
@@ -55,6 +60,25 @@ class Api:
                         data.append(line[5:].lstrip())
         except httpx.HTTPError as e:
             fail(f"lost the event stream from {self.url}: {e}")
+
+
+def resolve_run_id(api: Api, given: str) -> str:
+    """A Run id from what the user typed: the id itself, or a unique prefix of a recent
+    Run's id (as `ferry ls` shows them)."""
+    value = given.strip()
+    if not value:
+        fail("the Run id is empty")
+    r = api.request_raw("GET", f"/runs/{quote(value, safe='')}")
+    if r.status_code != 404:
+        return value
+    ids = [run["id"] for run in api.json("GET", "/runs", params={"limit": 500})["runs"]]
+    matches = [i for i in ids if i.startswith(value)]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        fail(f"{value!r} is the start of {len(matches)} Run ids ({', '.join(matches[:5])}"
+             f"{', …' if len(matches) > 5 else ''}): type more of it")
+    fail(f"no Run {value!r} (not an id, nor the start of a recent one)")
 
 
 def error_message(r: httpx.Response) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any, NoReturn
 from urllib.parse import quote
 
@@ -37,6 +38,32 @@ def segment(value: str, what: str = "Run id") -> str:
     if not value.strip():
         fail(f"the {what} is empty")
     return quote(value, safe="")
+
+
+def ago(iso: str | None, now: datetime | None = None) -> str:
+    """`3m ago`-style age of an ISO timestamp."""
+    if not iso:
+        return ""
+    try:
+        then = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return iso[:19]
+    seconds = ((now or datetime.now(UTC)) - then).total_seconds()
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit} ago"
+    return "just now"
+
+
+def short_ids(ids: list[str], least: int = 8) -> dict[str, str]:
+    """The shortest prefix (at least `least` characters) telling each id from the others."""
+    out: dict[str, str] = {}
+    for i in ids:
+        n = least
+        while n < len(i) and any(o != i and o.startswith(i[:n]) for o in ids):
+            n += 1
+        out[i] = i[:n]
+    return out
 
 
 def status_text(s: str) -> str:

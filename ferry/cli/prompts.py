@@ -71,13 +71,18 @@ def answer_interactively(api: Api, run_id: str) -> bool:
 
 
 def watch_run(api: Api, run_id: str, answer: bool = False) -> str:
-    """Print steps live; with `answer`, prompt for questions when the Run pauses."""
+    """Print steps live; with `answer`, prompt for questions when the Run pauses, then go
+    on from the last step printed."""
     status = "pending"
+    last_seq = 0
     while True:
         paused = False
-        for event, data in api.sse(f"/runs/{segment(run_id)}/events"):
+        for event, data in api.sse(f"/runs/{segment(run_id)}/events",
+                                   params={"after": last_seq}):
             if event == "step":
-                print_step(json.loads(data))
+                step = json.loads(data)
+                last_seq = max(last_seq, int(step["seq"]))
+                print_step(step)
             elif event in ("status", "end"):
                 status = json.loads(data)["status"]
                 if event == "end":
@@ -87,7 +92,7 @@ def watch_run(api: Api, run_id: str, answer: bool = False) -> str:
                         paused = True
                         break
                     out.print(f"[yellow]waiting for input[/yellow]: answer with "
-                              f"`ferry answer {run_id}`")
+                              f"`ferry answer {esc(run_id)}`")
         if not paused:
             return status
         answer_interactively(api, run_id)

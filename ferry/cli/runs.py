@@ -12,9 +12,39 @@ import typer
 from rich.table import Table
 
 from ferry.cli.apps import app
-from ferry.cli.client import Api
-from ferry.cli.output import err, esc, fail, out, print_step, segment, status_text
+from ferry.cli.client import Api, resolve_run_id
+from ferry.cli.logs import follow_output
+from ferry.cli.output import (
+    STATUS_STYLE,
+    ago,
+    err,
+    esc,
+    fail,
+    out,
+    print_step,
+    segment,
+    short_ids,
+    status_text,
+)
 from ferry.cli.prompts import answer_interactively, watch_run
+
+
+def _resolve(ctx: typer.Context, value: str) -> str:
+    if ctx.resilient_parsing or value is None:  # shell completion: no requests
+        return value
+    return resolve_run_id(Api(), value)
+
+
+RunId = Annotated[str, typer.Argument(
+    help="Run id, or the start of one as `ferry ls` shows it.", callback=_resolve)]
+FINISHED = ("completed", "failed", "cancelled")
+
+
+def stopped_watching(run_id: RunId) -> typer.Exit:
+    """Ctrl-C while following: the Run is not affected; say so, and how to stop it."""
+    err.print(f"\n[yellow]stopped watching[/yellow]; Run {esc(run_id)} goes on. Follow it again "
+              f"with `ferry logs -f {esc(run_id)}`, cancel it with `ferry cancel {esc(run_id)}`.")
+    return typer.Exit(130)
 
 
 @app.command()
@@ -48,7 +78,7 @@ def run(
     network: Annotated[str | None, typer.Option(
         help="DevBox network: gateway (default: model gateway and allowlisted egress) | none | open.")] = None,
     max_cost_usd: Annotated[float | None, typer.Option(
-        help="Stop the Run once it has spent this much (USD).")] = None,
+        "--max-cost", "--max-cost-usd", help="Stop the Run once it has spent this much (USD).")] = None,
     max_turns: Annotated[int | None, typer.Option(help="At most this many turns.")] = None,
     max_duration: Annotated[str | None, typer.Option(help="Stop the Run after this long, e.g. 2h.")] = None,
     turn_timeout: Annotated[str | None, typer.Option(help="Kill a turn that runs longer, e.g. 30m.")] = None,
@@ -98,7 +128,10 @@ def run(
     out.print(f"Run [bold]{esc(run_id)}[/bold] {status_text(created['status'])}: {esc(created['title'])}")
     if not watch:
         return
-    status = watch_run(api, run_id, answer=sys.stdin.isatty() if answer is None else answer)
+    try:
+        status = watch_run(api, run_id, answer=sys.stdin.isatty() if answer is None else answer)
+    except KeyboardInterrupt:
+        raise stopped_watching(run_id) from None
     final = api.json("GET", f"/runs/{segment(run_id)}")
     out.print(f"Run [bold]{esc(run_id)}[/bold] {status_text(final['status'])}"
               + (f": {esc(final['error'])}" if final.get("error") else ""))
@@ -109,24 +142,50 @@ def run(
 @app.command("ls")
 def list_runs(
     status: Annotated[str | None, typer.Option(help="Only Runs with this status.")] = None,
-    limit: Annotated[int, typer.Option(help="How many.")] = 20,
+    engine: Annotated[str | None, typer.Option(help="Only Runs of this engine.")] = None,
+    target: Annotated[str | None, typer.Option(help="Only Runs on this worker host.")] = None,
+    schedule: Annotated[str | None, typer.Option(help="Only this schedule's Runs.")] = None,
+    limit: Annotated[int, typer.Option(help="How many (1-500).", min=1, max=500)] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="The API's JSON, one list.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Full Run ids only, one a line.")] = False,
 ) -> None:
-    """List Runs, newest first."""
+    """List Runs, newest first. IDs are shown as their shortest unique start: any command
+    takes that."""
     params: dict[str, Any] = {"limit": limit}
-    if status:
-        params["status"] = status
-    data = Api().json("GET", "/runs", params=params)
-    table = Table("ID", "STATUS", "ENGINE", "CREATED", "TITLE", box=None)
-    for r in data["runs"]:
-        table.add_row(esc(r["id"]), status_text(r["status"]), esc(r["engine"]),
-                      (r["created_at"] or "")[:19], esc(r["title"]))
-    out.print(table)
-    if not data["runs"]:
+    for key, value in (("status", status), ("engine", engine), ("target", target),
+                       ("schedule", schedule)):
+        if value:
+            params[key] = value
+    runs = Api().json("GET", "/runs", params=params)["runs"]
+    if as_json:
+        sys.stdout.write(json.dumps(runs, indent=2) + "\n")
+        return
+    if quiet:
+        for r in runs:
+            sys.stdout.write(r["id"] + "\n")
+        return
+    if not runs:
         out.print("[dim]no Runs[/dim]")
+        return
+    short = short_ids([r["id"] for r in runs])
+    rows = [(short[r["id"]], "waiting" if r["status"] == "waiting_for_input" else r["status"],
+             r["engine"][:16], ago(r["created_at"]), r["title"], r["status"]) for r in runs]
+    widths = [max(len(h), *(len(row[i]) for row in rows))
+              for i, h in enumerate(("ID", "STATUS", "ENGINE", "CREATED"))]
+    # The title gets what is left of the terminal, cut with an ellipsis: ids never are.
+    room = max(8, out.width - sum(widths) - 2 * len(widths))
+    table = Table(box=None, pad_edge=False, show_edge=False)
+    for name in ("ID", "STATUS", "ENGINE", "CREATED", "TITLE"):
+        table.add_column(name, no_wrap=True)
+    for rid, shown, engine, created, title, status in rows:
+        cut = title if len(title) <= room else title[:room - 1] + "…"
+        table.add_row(esc(rid), f"[{STATUS_STYLE.get(status, 'white')}]{shown}[/]", esc(engine),
+                      created, esc(cut))
+    out.print(table, soft_wrap=False)
 
 
 @app.command()
-def show(run_id: str) -> None:
+def show(run_id: RunId) -> None:
     """Show a Run's details."""
     r = Api().json("GET", f"/runs/{segment(run_id)}")
     out.print(f"[bold]{esc(r['title'])}[/bold]  ({esc(r['id'])})")
@@ -149,7 +208,38 @@ def show(run_id: str) -> None:
         out.print(f"{'repo':>10}  {esc(ws['repo'])} ({esc(ws['base_branch'])} @ "
                   f"{esc(ws['base_commit'][:12])} → {esc(ws['work_branch'])})")
     elif r.get("repo"):
-        out.print(f"{'repo':>10}  {esc(r['repo'])}")
+        out.print(f"{'repo':>10}  {esc(r['repo'])}"
+                  + (f" (branch {esc(r['branch'])})" if r.get("branch") else ""))
+    if r.get("ticket_url"):
+        out.print(f"{'ticket':>10}  {esc(r.get('ticket_title') or '')} {esc(r['ticket_url'])}")
+    for a in r.get("attempts") or []:
+        files = a.get("files") or []
+        added = sum(f.get("added", 0) for f in files)
+        removed = sum(f.get("removed", 0) for f in files)
+        out.print(f"{'attempt':>10}  {a['attempt']}: {len(files)} files changed "
+                  f"([green]+{added}[/green] [red]-{removed}[/red])"
+                  + (" (diff truncated)" if a.get("diff_truncated") else "")
+                  + (" ← current" if a["attempt"] == r.get("attempt") and
+                     len(r.get("attempts") or []) > 1 else ""))
+    acc = r.get("accepted")
+    if acc:
+        out.print(f"{'accepted':>10}  branch {esc(acc['branch'])} at {esc(acc['commit'][:12])}, "
+                  f"{'pushed' if acc.get('pushed') else 'not pushed'}"
+                  + (f", pull request {esc(acc['pr_url'])}" if acc.get("pr_url") else ""))
+    budgets = r.get("budgets") or {}
+    if budgets:
+        spent = (r.get("usage") or {}).get("cost_usd", 0)
+        shown = {
+            "max_turns": lambda v: f"at most {v:g} turns",
+            "max_cost_usd": lambda v: f"${spent:.4f} of ${v:g} spent",
+            "max_duration_seconds": lambda v: f"{r.get('duration_seconds') or 0:.0f} s of {v:g} s",
+            "turn_timeout_seconds": lambda v: f"{v:g} s per turn",
+            "engine_max_turns": lambda v: f"{v:g} agent turns per engine turn",
+        }
+        parts = [shown[k](v) if k in shown else f"{k} {v}" for k, v in budgets.items()]
+        out.print(f"{'budgets':>10}  {esc('; '.join(parts))}")
+    if r.get("queued_messages"):
+        out.print(f"{'messages':>10}  {r['queued_messages']} queued (delivered at the next turn)")
     if r.get("from_run"):
         how = ("; workspace restored from its checkpoint" if ws and ws.get("restored_from")
                else f"; not restored: {ws['restore_note']}" if ws and ws.get("restore_note")
@@ -160,6 +250,14 @@ def show(run_id: str) -> None:
     if r.get("questions"):
         for q in r["questions"]["questions"]:
             out.print(f"{'question':>10}  {esc(q['id'])}: {esc(q['text'])} ({q['kind']})")
+            default = q.get("default")
+            for opt in q.get("options") or []:
+                rec = default == opt or (isinstance(default, list) and opt in default)
+                out.print(f"{'':>10}    - {esc(opt)}{' [green](recommended)[/green]' if rec else ''}")
+            if q.get("allow_other"):
+                out.print(f"{'':>10}    - Other (your own answer)")
+            if q["kind"] == "text" and default:
+                out.print(f"{'':>10}    default: {esc(default)}")
         out.print(f"{'':>10}  answer with `ferry answer {esc(r['id'])}`")
     if r.get("keep_alive_until"):
         out.print(f"{'follow-up':>10}  until {r['keep_alive_until'][:19]}: "
@@ -185,13 +283,17 @@ def show(run_id: str) -> None:
 
 @app.command()
 def logs(
-    run_id: str,
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="Stream steps live.")] = False,
+    run_id: RunId,
+    follow: Annotated[bool, typer.Option(
+        "--follow", "-f", help="Stream the output live, the running command's included.")] = False,
 ) -> None:
-    """Print a Run's command output (all of it); with -f, follow its steps live."""
+    """Print a Run's command output (all of it); with -f, stream it as it is written."""
     api = Api()
     if follow:
-        watch_run(api, run_id, answer=False)
+        try:
+            follow_output(api, run_id)
+        except KeyboardInterrupt:
+            raise stopped_watching(run_id) from None
         return
     text = api.request("GET", f"/runs/{segment(run_id)}/logs").text
     sys.stdout.write(text)
@@ -204,7 +306,7 @@ def logs(
 
 
 @app.command()
-def timeline(run_id: str) -> None:
+def timeline(run_id: RunId) -> None:
     """Print a Run's timeline."""
     for step in Api().json("GET", f"/runs/{segment(run_id)}/timeline")["steps"]:
         print_step(step)
@@ -212,7 +314,7 @@ def timeline(run_id: str) -> None:
 
 @app.command("answer")
 def answer_cmd(
-    run_id: str,
+    run_id: RunId,
     json_: Annotated[str | None, typer.Option(
         "--json", help='Answers as JSON: {"answers": {...}} or just {...}; - reads stdin.')] = None,
 ) -> None:
@@ -235,15 +337,21 @@ def answer_cmd(
 
 
 @app.command()
-def say(run_id: str, text: str) -> None:
+def say(run_id: RunId, text: str) -> None:
     """Send a message: steering while the Run works, a follow-up after it has finished."""
-    r = Api().json("POST", f"/runs/{segment(run_id)}/messages", json={"text": text})
-    out.print(f"message queued for Run {esc(r['id'])} ({esc(r['status'])})")
+    api = Api()
+    before = api.json("GET", f"/runs/{segment(run_id)}")["status"]
+    r = api.json("POST", f"/runs/{segment(run_id)}/messages", json={"text": text})
+    if before in FINISHED:
+        out.print(f"follow-up sent: Run {esc(r['id'])} starts a new turn in its kept DevBox "
+                  f"(`ferry logs -f {esc(r['id'])}` to follow it)")
+    else:
+        out.print(f"message queued for Run {esc(r['id'])}: the agent gets it at its next turn")
 
 
 @app.command()
 def diff(
-    run_id: str,
+    run_id: RunId,
     attempt: Annotated[int | None, typer.Option(help="Attempt number (default: the latest).")] = None,
     stat: Annotated[bool, typer.Option("--stat", help="Changed files with line counts only.")] = False,
 ) -> None:
@@ -265,7 +373,7 @@ def diff(
 
 @app.command()
 def artifacts(
-    run_id: str,
+    run_id: RunId,
     get: Annotated[str | None, typer.Option("--get", help="Download this path.")] = None,
     output: Annotated[Path | None, typer.Option("-o", help="Write to this file.")] = None,
 ) -> None:
@@ -286,7 +394,7 @@ def artifacts(
         out.print(f"wrote {len(data)} bytes to {esc(output)}")
 
 
-def _review(run_id: str, action: str, message: str | None) -> dict[str, Any]:
+def _review(run_id: RunId, action: str, message: str | None) -> dict[str, Any]:
     body: dict[str, Any] = {"action": action}
     if message:
         body["message"] = message
@@ -294,7 +402,7 @@ def _review(run_id: str, action: str, message: str | None) -> dict[str, Any]:
 
 
 @app.command()
-def accept(run_id: str, message: Annotated[str | None, typer.Option("-m")] = None) -> None:
+def accept(run_id: RunId, message: Annotated[str | None, typer.Option("-m")] = None) -> None:
     """Commit the Run's changes on ferry/<run-id>, push, and open a pull request (GitHub)."""
     r = _review(run_id, "accept", message)
     acc = r.get("accepted") or {}
@@ -303,14 +411,14 @@ def accept(run_id: str, message: Annotated[str | None, typer.Option("-m")] = Non
 
 
 @app.command("request-changes")
-def request_changes(run_id: str, message: str) -> None:
+def request_changes(run_id: RunId, message: str) -> None:
     """Ask for changes: a follow-up turn in the same DevBox."""
     _review(run_id, "request_changes", message)
     out.print(f"changes requested; Run {esc(run_id)} works on them")
 
 
 @app.command()
-def reject(run_id: str, message: Annotated[str | None, typer.Option(
+def reject(run_id: RunId, message: Annotated[str | None, typer.Option(
         "-m", help="New instructions for the next attempt.")] = None) -> None:
     """Discard the changes and start a new attempt."""
     _review(run_id, "reject", message)
@@ -328,21 +436,21 @@ def targets() -> None:
 
 
 @app.command()
-def cancel(run_id: str) -> None:
+def cancel(run_id: RunId) -> None:
     """Cancel a Run that has not finished."""
     r = Api().json("POST", f"/runs/{segment(run_id)}/cancel")
     out.print(f"cancelling Run {esc(r['id'])}")
 
 
 @app.command()
-def release(run_id: str) -> None:
+def release(run_id: RunId) -> None:
     """Remove a finished Run's kept DevBox now (no more follow-ups or reviews for it)."""
     r = Api().json("DELETE", f"/runs/{segment(run_id)}/devbox")
     out.print(f"Run {esc(r['run_id'])}: {esc(r['detail'])}")
 
 
 @app.command()
-def rename(run_id: str, title: str) -> None:
+def rename(run_id: RunId, title: str) -> None:
     """Give a Run a new title."""
     r = Api().json("PATCH", f"/runs/{segment(run_id)}", json={"title": title})
     out.print(f"Run {esc(r['id'])} is now titled: {esc(r['title'])}")

@@ -13,14 +13,13 @@ from ferry.cli.output import esc, fail, out, segment, status_text
 
 
 def _run_body(instructions: str, target: str | None, engine: str, image: str | None,
-              keep_alive: str | None = None) -> dict:
+              keep_alive: str | None = None, repo: str | None = None,
+              branch: str | None = None, title: str | None = None) -> dict:
     body: dict[str, Any] = {"instructions": instructions, "engine": engine, "mode": "autonomous"}
-    if target:
-        body["target"] = target
-    if image:
-        body["image"] = image
-    if keep_alive:
-        body["keep_alive"] = keep_alive
+    for key, value in (("target", target), ("image", image), ("keep_alive", keep_alive),
+                       ("repo", repo), ("branch", branch), ("title", title)):
+        if value:
+            body[key] = value
     return body
 
 
@@ -51,6 +50,9 @@ def schedule_create(
     keep_alive: Annotated[str | None, typer.Option(
         help="Keep each Run's DevBox this long for follow-ups and review, e.g. 2h "
              "(default: none for scheduled Runs).")] = None,
+    repo: Annotated[str | None, typer.Option(help="Git repository each Run clones.")] = None,
+    branch: Annotated[str | None, typer.Option(help="Branch to start from.")] = None,
+    title: Annotated[str | None, typer.Option(help="Title of each Run.")] = None,
 ) -> None:
     """Create a schedule of autonomous Runs."""
     spec: dict[str, Any] = {}
@@ -62,7 +64,8 @@ def schedule_create(
         spec = {"interval": {"every": every}}
     elif at:
         spec = {"at": at}
-    body = {"name": name, "run": _run_body(instructions, target, engine, image, keep_alive),
+    body = {"name": name, "run": _run_body(instructions, target, engine, image, keep_alive,
+                                           repo, branch, title),
             "spec": spec,
             "overlap": overlap, "paused": paused}
     _print_schedule(Api().json("POST", "/schedules", json=body))
@@ -114,7 +117,12 @@ def trigger_create(
     action: Annotated[str | None, typer.Option(help="Only payloads with this action.")] = None,
     engine: Annotated[str, typer.Option()] = "script",
     keep_alive: Annotated[str | None, typer.Option(
-        help="Keep each Run's DevBox this long for follow-ups and review, e.g. 2h.")] = None,
+        help="Keep each Run's DevBox this long for follow-ups and review, e.g. 2h "
+             "(default: 30m).")] = None,
+    repo: Annotated[str | None, typer.Option(help="Git repository each Run clones.")] = None,
+    branch: Annotated[str | None, typer.Option(help="Branch to start from.")] = None,
+    title: Annotated[str | None, typer.Option(
+        help="Title of each Run ({{payload.…}} placeholders are filled in).")] = None,
 ) -> None:
     """Create a webhook trigger at /hooks/NAME."""
     flt: dict[str, Any] = {"headers": {}, "payload": {}}
@@ -124,7 +132,8 @@ def trigger_create(
         flt["payload"]["action"] = action
     t = Api().json("POST", "/triggers", json={"name": name, "secret": secret, "filter": flt,
                                               "run": _run_body(instructions, target, engine,
-                                                               None, keep_alive)})
+                                                               None, keep_alive, repo, branch,
+                                                               title)})
     out.print(f"trigger {esc(t['name'])}: POST {esc(Api().url)}{esc(t['hook_url'])}")
 
 

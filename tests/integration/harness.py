@@ -138,11 +138,16 @@ class FerryStack:
 
     # ---------------------------------------------------------------- API helpers
 
-    def cli(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
-        """The `ferry` CLI as a user runs it against this stack (no other FERRY_* set)."""
+    def cli_env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("FERRY_")}
-        env.update({"FERRY_URL": self.api_url, "PYTHONPATH": str(ROOT)})
-        return subprocess.run([sys.executable, "-m", "ferry.cli", *args], env=env,
+        env.update({"FERRY_URL": self.api_url, "PYTHONPATH": str(ROOT), **(extra or {})})
+        return env
+
+    def cli(self, *args: str, timeout: float = 180, env: dict[str, str] | None = None,
+            input: str | None = None) -> subprocess.CompletedProcess:
+        """The `ferry` CLI as a user runs it against this stack (no other FERRY_* set)."""
+        env = self.cli_env(env)
+        return subprocess.run([sys.executable, "-m", "ferry.cli", *args], env=env, input=input,
                               capture_output=True, text=True, timeout=timeout)
 
     def assert_secret_nowhere(self, run_id: str, secret: str) -> None:

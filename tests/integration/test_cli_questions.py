@@ -92,7 +92,7 @@ def test_brackets_in_titles_and_errors_are_text_not_markup(stack: FerryStack) ->
     assert "Traceback" not in proc.stderr, proc.stderr
     assert proc.returncode == 1 and title in proc.stdout, proc.stdout
     run_id = proc.stdout.split()[1]
-    listing = stack.cli("ls")
+    listing = stack.cli("ls", env={"COLUMNS": "200"})
     assert listing.returncode == 0 and "Traceback" not in listing.stderr, listing.stderr
     assert "[/]" in listing.stdout and "[bold]x[/bold]" in listing.stdout
     show = stack.cli("show", run_id)

@@ -9,7 +9,7 @@ const POLL_MS = 2000;
 function card(r) {
   return `<a class="card ${r.status === "waiting_for_input" ? "waiting" : ""}" href="/ui/runs/${esc(r.id)}" data-nav data-id="${esc(r.id)}">
     <div class="t">${esc(r.title || "(untitled)")}</div>
-    <div class="meta">${badge(r.status)} <code>${esc(r.id.slice(0, 8))}</code> · ${esc(r.engine)}${r.target && r.target !== "any" ? " · " + esc(r.target) : ""}
+    <div class="meta"><code>${esc(r.id.slice(0, 8))}</code> · ${esc(r.engine)}${r.target && r.target !== "any" ? " · " + esc(r.target) : ""}
       ${r.schedule_id ? ` · <span class="tag">⏱ ${esc(r.schedule_id)}</span>` : ""} · <time datetime="${esc(r.created_at)}">${esc(ago(r.created_at))}</time></div></a>`;
 }
 

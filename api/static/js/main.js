@@ -32,8 +32,7 @@ async function render() {
   const main = $("#view");
   const path = location.pathname;
   for (const a of document.querySelectorAll("nav a")) {
-    a.classList.toggle("active", path.startsWith(a.getAttribute("href")) ||
-      (a.dataset.also && path.startsWith(a.dataset.also)));
+    a.classList.toggle("active", path.startsWith(a.getAttribute("href")));
   }
   for (const [re, view] of ROUTES) {
     const m = re.exec(path);

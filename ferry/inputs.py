@@ -56,7 +56,7 @@ def _check_value(value: Any) -> None:
 class ApiInput(BaseModel):
     """Base of every request body: strict about fields, Unicode and numbers."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, use_attribute_docstrings=True)
 
     @field_validator("*", mode="before")
     @classmethod

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ferry.inputs import ApiInput
 
@@ -22,14 +22,23 @@ QuestionKind = Literal["single", "multi", "text"]
 
 
 class Question(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     id: str = Field(pattern=QUESTION_ID_PATTERN)
+    """Stable id; answers are keyed by it."""
     kind: QuestionKind
+    """`single`, `multi` or `text`."""
     text: str = Field(min_length=1, max_length=4000)
+    """The question as the agent asked it."""
     options: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(
         default_factory=list, max_length=50)
+    """The choices (single and multi)."""
     default: Annotated[str, Field(max_length=MAX_TEXT_ANSWER)] | list[str] | None = None
+    """The recommended answer, used when the Run is autonomous or a question times out."""
     allow_other: bool = False
+    """Whether an answer of your own (`{"other": text}`) is allowed."""
     required: bool = True
+    """Whether a text answer may be empty."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Question:
@@ -55,7 +64,10 @@ class Question(BaseModel):
 
 
 class QuestionSet(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     questions: list[Question] = Field(min_length=1, max_length=MAX_QUESTIONS)
+    """Asked together; answered together."""
 
     @field_validator("questions")
     @classmethod
@@ -70,6 +82,7 @@ class AnswersIn(ApiInput):
     """Body of `POST /runs/{id}/answers`: question id -> answer."""
 
     answers: dict[str, Any] = Field(max_length=MAX_QUESTIONS)
+    """Question id → answer: an option, a list of options (multi), text, or `{"other": text}`."""
 
     @field_validator("answers")
     @classmethod

@@ -5,10 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from api.responses import Health, errors
+
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", response_model=Health,
+            responses={**errors(401),
+                       503: {"model": Health, "description": "Temporal is unreachable or unhealthy."}})
 async def healthz(request: Request) -> JSONResponse:
     client = request.app.state.client
     try:

@@ -14,6 +14,7 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Str
 from sse_starlette.sse import EventSourceResponse
 
 from api.deps import RunsDep, StoreDep
+from api.responses import COMMON, EVENTS, FILE, TEXT, ArtifactList, DiffOut, errors
 from api.security import INERT_CSP
 from ferry.artifact_store import UnsafePath
 from ferry.models.api import (
@@ -30,7 +31,7 @@ from ferry.models.common import RUN_ID_PATTERN, Engine, RunStatus
 from ferry.models.steps import LiveOutput
 from ferry.questions import AnswersIn
 
-router = APIRouter(prefix="/runs", tags=["runs"])
+router = APIRouter(prefix="/runs", tags=["runs"], responses=COMMON)
 
 RunId = Annotated[str, Path(pattern=RUN_ID_PATTERN, description="Run id (without `run-`)")]
 INERT = {"Content-Security-Policy": INERT_CSP}
@@ -38,7 +39,8 @@ MAX_SEQ = 2**53
 SSE_POLL_SECONDS = 0.25
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=RunPublic)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=RunPublic,
+             responses=errors(404, 409))
 async def create_run(body: RunCreate, runs: RunsDep) -> RunPublic:
     """Start a Run. For the `script` engine the instructions are a shell script.
 
@@ -63,43 +65,45 @@ async def list_runs(
     return await runs.list_runs(status_, limit, page_token, schedule, engine, target)
 
 
-@router.get("/{run_id}", response_model=RunPublic)
+@router.get("/{run_id}", response_model=RunPublic, responses=errors(404))
 async def get_run(run_id: RunId, runs: RunsDep) -> RunPublic:
     return await runs.get(run_id)
 
 
-@router.patch("/{run_id}", response_model=RunPublic)
+@router.patch("/{run_id}", response_model=RunPublic, responses=errors(404, 409))
 async def rename_run(run_id: RunId, body: RunRename, runs: RunsDep) -> RunPublic:
     return await runs.rename(run_id, body)
 
 
-@router.post("/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=RunPublic)
+@router.post("/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=RunPublic,
+             responses=errors(404, 409))
 async def cancel_run(run_id: RunId, runs: RunsDep) -> RunPublic:
     return await runs.cancel(run_id)
 
 
 @router.delete("/{run_id}/devbox", status_code=status.HTTP_202_ACCEPTED,
-               response_model=ReleaseResult)
+               response_model=ReleaseResult, responses=errors(404, 409))
 async def release_devbox(run_id: RunId, runs: RunsDep) -> ReleaseResult:
     """Remove a finished Run's kept DevBox now instead of at the end of its keep-alive
     window (409 while the Run is working, or when nothing is kept)."""
     return await runs.release(run_id)
 
 
-@router.post("/{run_id}/answers", response_model=RunPublic)
+@router.post("/{run_id}/answers", response_model=RunPublic, responses=errors(404, 409))
 async def answer_run(run_id: RunId, body: AnswersIn, runs: RunsDep) -> RunPublic:
     """Answer the Run's pending questions; the Run resumes. Invalid answers change nothing."""
     return await runs.answer(run_id, body)
 
 
-@router.post("/{run_id}/messages", status_code=status.HTTP_202_ACCEPTED, response_model=RunPublic)
+@router.post("/{run_id}/messages", status_code=status.HTTP_202_ACCEPTED, response_model=RunPublic,
+             responses=errors(404, 409))
 async def message_run(run_id: RunId, body: MessageIn, runs: RunsDep) -> RunPublic:
     """Steer a working Run (delivered at the next turn boundary), or follow up on a finished
     one while its DevBox is kept alive (starts a new turn in the same DevBox)."""
     return await runs.send_message(run_id, body)
 
 
-@router.get("/{run_id}/timeline", response_model=Timeline)
+@router.get("/{run_id}/timeline", response_model=Timeline, responses=errors(404))
 async def get_timeline(
     run_id: RunId, runs: RunsDep, after: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0
 ) -> Timeline:
@@ -108,7 +112,8 @@ async def get_timeline(
     return Timeline(steps=read.steps)
 
 
-@router.get("/{run_id}/events")
+@router.get("/{run_id}/events", response_class=EventSourceResponse,
+            responses={200: EVENTS, **errors(404)})
 async def run_events(
     run_id: RunId,
     request: Request,
@@ -161,7 +166,8 @@ async def run_events(
     return EventSourceResponse(stream(), ping=15)
 
 
-@router.get("/{run_id}/logs", response_class=StreamingResponse)
+@router.get("/{run_id}/logs", response_class=StreamingResponse,
+            responses={200: TEXT, **errors(404)})
 async def get_logs(run_id: RunId, runs: RunsDep, store: StoreDep) -> StreamingResponse:
     """The Run's full command output as plain text, one block per exec step."""
     read = await runs.timeline(run_id, 0)
@@ -191,7 +197,7 @@ async def get_logs(run_id: RunId, runs: RunsDep, store: StoreDep) -> StreamingRe
     return StreamingResponse(blocks(), media_type="text/plain; charset=utf-8", headers=INERT)
 
 
-@router.post("/{run_id}/review", response_model=RunPublic)
+@router.post("/{run_id}/review", response_model=RunPublic, responses=errors(404, 409))
 async def review_run(run_id: RunId, body: ReviewIn, runs: RunsDep) -> RunPublic:
     """accept: commit on `ferry/<run-id>`, push, open a pull request (GitHub; idempotent).
     request_changes: a follow-up turn with the message. reject: reset and start a new attempt
@@ -199,7 +205,8 @@ async def review_run(run_id: RunId, body: ReviewIn, runs: RunsDep) -> RunPublic:
     return await runs.review(run_id, body)
 
 
-@router.get("/{run_id}/diff")
+@router.get("/{run_id}/diff", response_model=DiffOut,
+            responses={200: TEXT, **errors(404)})
 async def get_diff(
     run_id: RunId, runs: RunsDep, store: StoreDep,
     attempt: Annotated[int | None, Query(ge=1, le=10_000)] = None,
@@ -223,7 +230,7 @@ async def get_diff(
     return PlainTextResponse(diff, headers={"X-Ferry-Attempt": str(n), **INERT})
 
 
-@router.get("/{run_id}/artifacts")
+@router.get("/{run_id}/artifacts", response_model=ArtifactList, responses=errors(404))
 async def list_artifacts(run_id: RunId, runs: RunsDep, store: StoreDep) -> JSONResponse:
     """Every stored file of the Run (outputs, diffs, artifacts, logs) with size and type."""
     files = await asyncio.to_thread(store.list_files, run_id)
@@ -249,7 +256,10 @@ def served_type(path: str) -> str:
     return "application/octet-stream"
 
 
-@router.api_route("/{run_id}/artifacts/{path:path}", methods=["GET", "HEAD"])
+@router.head("/{run_id}/artifacts/{path:path}", response_class=FileResponse,
+             responses={200: FILE, **errors(404)}, operation_id="head_artifact")
+@router.get("/{run_id}/artifacts/{path:path}", response_class=FileResponse,
+            responses={200: FILE, **errors(404)})
 async def get_artifact(run_id: RunId, path: str, store: StoreDep) -> FileResponse:
     """One stored file of a Run, e.g. a command's full output (`output_path` of an exec step).
 

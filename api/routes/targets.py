@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import RunsDep
+from api.responses import COMMON
 from ferry.models.hosts import TargetPublic
 
-router = APIRouter(prefix="/targets", tags=["targets"])
+router = APIRouter(prefix="/targets", tags=["targets"], responses=COMMON)
 
 
 @router.get("", response_model=list[TargetPublic])

@@ -6,7 +6,7 @@ import re
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, StrictBool, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationInfo, field_validator
 
 from ferry.durations import Duration
 from ferry.inputs import ApiInput, check_env, image_reference_ok
@@ -36,8 +36,12 @@ class RunCreate(ApiInput):
     instructions: str | None = Field(
         default=None, description="The task; for the `script` engine, a shell script.")
     engine: Engine | None = None
+    """`script`, `claude-code`, `claude-code-plan`, `codex`, `openai` or `auto` (the first usable of
+    FERRY_ENGINE_PRIORITY)."""
     title: str | None = Field(default=None, max_length=MAX_TITLE_CHARS)
+    """Shown in lists (default: the first line of the instructions)."""
     mode: Mode | None = None
+    """`interactive` (questions wait for a person) or `autonomous` (defaults are used; needs a target)."""
     target: str | None = Field(default=None, description="Worker host to run on; any if unset.")
     image: str | None = Field(default=None, max_length=255,
                               description="DevBox image; the worker's default if unset.")
@@ -167,6 +171,7 @@ class RunRename(ApiInput):
     """Body of `PATCH /runs/{id}`."""
 
     title: str = Field(min_length=1, max_length=MAX_TITLE_CHARS)
+    """The new title."""
 
     @field_validator("title")
     @classmethod
@@ -180,6 +185,7 @@ class MessageIn(ApiInput):
     """Body of `POST /runs/{id}/messages`: steering while working, a follow-up after."""
 
     text: str
+    """The message; for the script engine, commands to run."""
 
     @field_validator("text")
     @classmethod
@@ -195,83 +201,154 @@ class ReviewIn(ApiInput):
     """Body of `POST /runs/{id}/review`."""
 
     action: Literal["accept", "request_changes", "reject"]
+    """`accept` (commit, push, pull request), `request_changes` (a follow-up turn) or `reject` (reset and
+    retry)."""
     message: str | None = Field(default=None, max_length=MAX_INSTRUCTIONS_BYTES)
+    """request_changes: what to change; reject: new instructions; accept: the commit message."""
 
 
 class RunPublic(BaseModel):
     """A Run as the API shows it."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     id: str
+    """Run id."""
     title: str
+    """Title."""
     status: RunStatus
+    """`pending`, `in_progress`, `waiting_for_input`, `completed`, `failed` or `cancelled`."""
     engine: str
+    """The engine asked for."""
     mode: str
+    """`interactive` or `autonomous`."""
     target: str | None
+    """The worker host it runs on (once placed)."""
     target_requested: str | None = Field(
         default=None, description="The target the Run was started with (None: any host).")
     image: str | None
+    """The DevBox image."""
     instructions: str
+    """The task."""
     created_at: datetime | None
+    """When it was created."""
     started_at: datetime | None
+    """When its first turn started."""
     completed_at: datetime | None
+    """When it last finished."""
     duration_seconds: float | None
+    """Time from start to finish (or now)."""
     devboxes: list[DevBoxInfo]
+    """Every DevBox the Run has had (a new one after a reject, a lost host or hibernation)."""
     summary: str | None
+    """What the Run did, from its engine."""
     error: str | None
+    """Why it failed."""
     running: RunningCommand | None
+    """The command running now, if any."""
     step_count: int
+    """Steps in the timeline."""
     temporal_workflow_id: str
+    """Its workflow in the Temporal UI."""
     questions: QuestionSet | None = None
+    """The questions waiting for an answer."""
     waiting_since: datetime | None = None
+    """When the questions were asked."""
     queued_messages: int = 0
+    """Messages waiting for the next turn."""
     keep_alive_until: datetime | None = None
+    """Until when its DevBox is kept for follow-ups and review."""
     devbox_note: str | None = None  # e.g. the host was gone when its DevBox was to be removed
+    """A note on the DevBox (e.g. its host was gone when it was to be removed)."""
     from_run: str | None = None
+    """The Run it was continued from."""
     keep_alive_seconds: float = 0
+    """How long the DevBox is kept after the Run ends."""
     idle_timeout_seconds: float = 0
+    """A pause longer than this hibernates the DevBox."""
     question_timeout_seconds: float = 0
+    """How long questions wait for an answer."""
     on_timeout: str = "fail"
+    """What happens when they do not get one: `use_defaults` or `fail`."""
     engine_used: str | None = None
+    """The engine that ran (what `auto` chose)."""
     model: str | None = None
+    """The model asked for."""
     effort: str | None = None
+    """The reasoning effort asked for."""
     session_id: str | None = None
+    """The engine's session, resumed by follow-ups."""
     usage: Usage = Field(default_factory=Usage)
+    """Tokens and cost of the whole Run."""
     turn_usage: list[TurnUsage] = Field(default_factory=list)
+    """Tokens and cost per turn."""
     budgets: dict[str, Any] = Field(default_factory=dict)
+    """The limits set: max_turns, max_cost_usd, max_duration_seconds, turn_timeout_seconds, engine_max_turns."""
     repo: str | None = None
+    """The repository asked for."""
     branch: str | None = None
+    """The branch asked for."""
     ticket_url: str | None = None
+    """The ticket the Run works on."""
     ticket_title: str | None = None
+    """That ticket's title."""
     schedule_id: str | None = None
+    """The schedule that started it."""
     trigger: str | None = None
+    """The webhook trigger that started it."""
     workspace: WorkspaceInfo | None = None
+    """The cloned repository: base commit and work branch."""
     attempt: int = 1
+    """The current attempt."""
     attempts: list[AttemptResult] = Field(default_factory=list)
+    """Each attempt's results (diff, files, artifacts)."""
     accepted: AcceptResult | None = None
+    """What accept committed and pushed."""
     run_as_root: bool = False
+    """Turn commands run as root (no capabilities)."""
     env: dict[str, str] = Field(default_factory=dict)
+    """Environment variables for its commands."""
     network: Network | None = None
+    """The DevBox's network."""
     artifacts: list[str] = Field(default_factory=list)
+    """Workspace paths kept as artifacts."""
 
 
 class RunListItem(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     id: str
+    """Run id."""
     schedule_id: str | None = None
+    """The schedule that started it, if any."""
     title: str
+    """Title."""
     status: str
+    """Status."""
     engine: str
+    """Engine (the one `auto` chose, once chosen)."""
     target: str | None
+    """Worker host (`any` until placed)."""
     created_at: datetime | None
+    """When it was created."""
     closed_at: datetime | None
+    """When its workflow last closed."""
 
 
 class RunList(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     runs: list[RunListItem]
+    """Newest first."""
     next_page_token: str | None = None
+    """Pass as `page_token` for the next page; none when this is the last."""
 
 
 class Timeline(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     steps: list[Step]
+    """In order."""
 
 
 class TimelineTail(BaseModel):
@@ -284,6 +361,11 @@ class TimelineTail(BaseModel):
 
 
 class ReleaseResult(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     run_id: str
+    """The Run."""
     released: bool
+    """Whether a DevBox was removed."""
     detail: str
+    """What happened."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ferry.models.common import Network
 
@@ -12,16 +12,27 @@ from ferry.models.common import Network
 class Target(BaseModel):
     """A worker host that is polling, with the DevBox images it has."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     host: str
+    """The worker host's name (FERRY_WORKER_HOST)."""
     task_queue: str
+    """Its own task queue."""
     backend: str
+    """`docker` or `local`."""
     images: list[str] = Field(default_factory=list)
+    """DevBox images it has."""
     default_image: str | None = None
+    """The image Runs get by default."""
     seen_at: datetime
+    """When it last reported in."""
 
 
 class TargetPublic(Target):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     healthy: bool
+    """Seen in the last 45 s."""
 
 
 class TargetsInput(BaseModel):
@@ -31,25 +42,49 @@ class TargetsInput(BaseModel):
 class DevBoxInfo(BaseModel):
     """Where a DevBox lives and how to reach it."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     run_id: str
+    """The Run the DevBox belongs to."""
     backend: str
+    """`docker` (a container) or `local` (a directory, no isolation: tests)."""
     host: str
+    """The worker host it runs on."""
     task_queue: str
+    """That host's own task queue."""
     name: str
+    """Container name."""
     container_id: str | None = None
+    """Docker container id."""
     image: str | None = None
+    """The DevBox image."""
     workspace: str
+    """The workspace path inside the DevBox."""
     in_dir: str  # read-only in the DevBox: runner, tools, turn specs, answers
+    """Host directory of what the host gives the DevBox."""
     out_dir: str  # written by the turn runner only: signed events, outputs
+    """Host directory of what the DevBox writes back."""
     state_dir: str  # the turn user's scratch: shell state, ferry-ask files
+    """Host directory of the Run's state on that host."""
     home: str | None = None
+    """Home directory of the agent user inside the DevBox."""
     user: str = "agent"  # agent (uid 1000), root (uid 0 without capabilities), worker (local)
+    """The agent user's name."""
     uid: int | None = None
+    """The agent user's uid."""
     gid: int | None = None
+    """The agent user's gid."""
     caps: list[str] = Field(default_factory=list)  # capabilities of root turn commands
+    """Capabilities the container keeps."""
     disk_bytes: int | None = None  # the DevBox's disk quota; None: no quota on this host
+    """The DevBox's disk quota, in bytes (0: none)."""
     network: Network = "none"
+    """`gateway`, `none` or `open`."""
     launched_at: datetime | None = None
+    """When it started."""
     hibernated_at: datetime | None = None
+    """When it was stopped to save resources during a long pause."""
     removed_at: datetime | None = None
+    """When it was removed."""
     died: str | None = None  # why the container stopped without Ferry stopping it
+    """Why it stopped unexpectedly, if it did."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ferry.questions import QuestionSet
 
@@ -15,9 +15,14 @@ StepKind = Literal["launch_devbox", "exec", "message", "question", "answer", "re
 
 
 class Usage(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     input_tokens: int = 0
+    """Tokens sent to the model."""
     output_tokens: int = 0
+    """Tokens the model generated."""
     cost_usd: float = 0.0
+    """Cost in US dollars."""
 
     def plus(self, other: Usage) -> Usage:
         return Usage(input_tokens=self.input_tokens + other.input_tokens,
@@ -28,18 +33,31 @@ class Usage(BaseModel):
 class CallUsage(BaseModel):
     """One model call, as the gateway metered it."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     model: str | None = None
+    """The model called."""
     input_tokens: int = 0
+    """Tokens sent."""
     output_tokens: int = 0
+    """Tokens generated."""
     cache_read_tokens: int = 0
+    """Prompt tokens read from the provider's cache."""
     cache_write_tokens: int = 0
+    """Prompt tokens written to the provider's cache."""
     cost_usd: float = 0.0
+    """What the call cost, in US dollars."""
 
 
 class TurnUsage(Usage):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     turn: str
+    """The turn's id."""
     num_turns: int | None = None
+    """Agent turns inside it (the engine's own count)."""
     calls: list[CallUsage] = Field(default_factory=list)
+    """Each model call, as the gateway metered it."""
 
 
 class StepIn(BaseModel):
@@ -48,23 +66,38 @@ class StepIn(BaseModel):
     `line` is the event-file line it came from, so re-sent steps are recognised.
     """
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     kind: StepKind
+    """What happened: exec, message, tool, thought, question, answer, file_change, review, report_result, ..."""
     line: int | None = None
+    """The event-file line it came from (internal)."""
     started_at: datetime
+    """When it started."""
     ended_at: datetime | None = None
+    """When it ended."""
     payload: dict[str, Any] = Field(default_factory=dict)
+    """The step's data, by kind (e.g. exec: command, exit_code, output_excerpt, output_path)."""
 
 
 class Step(StepIn):
     """One timeline entry, numbered by the workflow (`seq` starts at 1)."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     seq: int
+    """Its number in the timeline, from 1."""
 
 
 class RunningCommand(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     command: str
+    """The command."""
     index: int
+    """Its number in the Run."""
     started_at: datetime
+    """When it started."""
 
 
 class LiveOutput(BaseModel):

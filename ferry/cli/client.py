@@ -27,14 +27,18 @@ class Api:
             fail(f"cannot reach the Ferry API at {self.url} ({e.__class__.__name__}); "
                  "is `ferry up` running, or FERRY_URL set?")
 
-    def request(self, method: str, path: str, **kw: Any) -> httpx.Response:
+    def request(self, method: str, path: str, flags: dict[str, str] | None = None,
+                **kw: Any) -> httpx.Response:
+        """The response; an error status ends the command with the API's message (with
+        `flags`, body fields are named by the CLI options that set them)."""
         r = self.request_raw(method, path, **kw)
         if r.status_code >= 400:
-            fail(error_message(r))
+            fail(error_message(r, flags))
         return r
 
-    def json(self, method: str, path: str, **kw: Any) -> Any:
-        r = self.request(method, path, **kw)
+    def json(self, method: str, path: str, flags: dict[str, str] | None = None,
+             **kw: Any) -> Any:
+        r = self.request(method, path, flags, **kw)
         try:
             return r.json()
         except ValueError:
@@ -81,7 +85,7 @@ def resolve_run_id(api: Api, given: str) -> str:
     fail(f"no Run {value!r} (not an id, nor the start of a recent one)")
 
 
-def error_message(r: httpx.Response) -> str:
+def error_message(r: httpx.Response, flags: dict[str, str] | None = None) -> str:
     try:
         detail = r.json().get("detail")
     except ValueError:
@@ -89,7 +93,10 @@ def error_message(r: httpx.Response) -> str:
     if isinstance(detail, list):
         parts = []
         for d in detail:
-            loc = ".".join(str(x) for x in d.get("loc", []) if x != "body")
+            where = [str(x) for x in d.get("loc", []) if x != "body"]
+            if flags and where and where[0] in flags:
+                where = [flags[where[0]]]
+            loc = ".".join(where)
             parts.append(f"{loc}: {d.get('msg')}" if loc else str(d.get("msg")))
         return f"HTTP {r.status_code}: " + "; ".join(parts)
     return f"HTTP {r.status_code}: {detail}"

@@ -38,6 +38,13 @@ def _resolve(ctx: typer.Context, value: str) -> str:
 RunId = Annotated[str, typer.Argument(
     help="Run id, or the start of one as `ferry ls` shows it.", callback=_resolve)]
 FINISHED = ("completed", "failed", "cancelled")
+# API field → the `ferry run` option that sets it, for error messages.
+RUN_FLAGS = {"ticket_url": "--ticket", "max_cost_usd": "--max-cost", "run_as_root": "--root",
+             **{f: "--" + f.replace("_", "-") for f in (
+                 "engine", "title", "mode", "target", "image", "repo", "branch", "model",
+                 "effort", "keep_alive", "idle_timeout", "question_timeout", "on_timeout",
+                 "network", "max_turns", "max_duration", "turn_timeout", "engine_max_turns",
+                 "from_run", "fresh", "env")}}
 
 
 def stopped_watching(run_id: RunId) -> typer.Exit:
@@ -123,7 +130,7 @@ def run(
             fail("--env takes NAME=value")
         body["env"] = {name: value for name, _, value in pairs}
     api = Api()
-    created = api.json("POST", "/runs", json=body)
+    created = api.json("POST", "/runs", RUN_FLAGS, json=body)
     run_id = created["id"]
     out.print(f"Run [bold]{esc(run_id)}[/bold] {status_text(created['status'])}: {esc(created['title'])}")
     if not watch:

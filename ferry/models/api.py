@@ -48,7 +48,7 @@ class RunCreate(ApiInput):
     from_run: str | None = Field(default=None, pattern=RUN_ID_PATTERN,
                                  description="Start from this Run's spec (a new Run, new DevBox) "
                                              "and, when it has one, its last workspace checkpoint.")
-    fresh: bool = Field(default=False, description="With `from_run`: start from the repository's "
+    fresh: StrictBool = Field(default=False, description="With `from_run`: start from the repository's "
                                                    "branch, not from that Run's checkpoint.")
     keep_alive: Duration | None = Field(
         default=None, description="How long the DevBox stays up after the Run ends, for follow-ups.")

@@ -155,3 +155,10 @@ def test_shell_completion_can_be_installed(stack: FerryStack) -> None:
     shown = stack.cli("--show-completion", "bash", env={"SHELL": "/bin/bash"})
     assert shown.returncode == 0, shown.stderr
     assert "complete" in shown.stdout and "_FERRY_COMPLETE" in shown.stdout
+
+
+def test_run_errors_name_the_cli_options(stack: FerryStack) -> None:
+    bad = stack.cli("run", "echo x", "--max-cost", "-1", "--branch", "../up")
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert "--max-cost:" in bad.stderr and "--branch:" in bad.stderr, bad.stderr
+    assert "max_cost_usd" not in bad.stderr

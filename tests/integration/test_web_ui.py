@@ -280,3 +280,28 @@ def test_api_docs_render_offline(stack: FerryStack, browser: Browser) -> None:
     expect(page.locator(".swagger-ui .opblock").first).to_be_visible(timeout=20000)
     page.goto(stack.api_url + "/redoc")
     expect(page.locator("text=Start a Run").first).to_be_visible(timeout=20000)
+
+
+def test_triggers_page_creates_tests_and_deletes(stack: FerryStack, page: Page) -> None:
+    page.goto(stack.api_url + "/ui/triggers")
+    page.click("summary:has-text('New trigger')")
+    page.fill("#t-name", "ui-hook")
+    page.fill("#t-secret", "ui-hook-secret")
+    page.fill("#t-instructions", "echo from-the-hook")
+    expect(page.locator("#t-target option")).not_to_have_count(0)
+    page.click("#trigform button[type=submit]")
+    card = page.locator("section[data-name=ui-hook]")
+    expect(card).to_contain_text("/hooks/ui-hook", timeout=10000)
+    # A test delivery, signed in the browser with the secret typed there.
+    card.locator("summary:has-text('Test delivery')").click()
+    card.locator(".tsecret").fill("ui-hook-secret")
+    card.locator("[data-test]").click()
+    expect(card.locator(".tresult")).to_contain_text("started", timeout=10000)
+    run_id = card.locator(".tresult a").inner_text()
+    assert stack.wait_status(run_id, {"completed"})["trigger"] == "ui-hook"
+    card.locator(".tsecret").fill("wrong-secret")
+    card.locator("[data-test]").click()
+    expect(card.locator(".tresult")).to_contain_text("X-Hub-Signature-256", timeout=10000)
+    page.once("dialog", lambda d: d.accept())
+    card.locator("[data-del]").click()
+    expect(page.locator("section[data-name=ui-hook]")).to_have_count(0, timeout=10000)

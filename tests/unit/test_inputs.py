@@ -76,3 +76,14 @@ def test_host_git_runs_with_an_environment_of_its_own(monkeypatch) -> None:
     assert headers == ["http.https://github.com/.extraHeader"]  # the token, for that host only
     local = git._env("", remote=False)  # bundles and diffs: no token at all
     assert "tok-123456" not in "\n".join(local.values()) and local["GIT_ALLOW_PROTOCOL"] == ""
+
+
+def test_fresh_is_a_real_boolean() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from ferry.models.api import RunCreate
+
+    with pytest.raises(ValidationError):
+        RunCreate.model_validate({"from_run": "abc", "fresh": "yes"})
+    assert RunCreate.model_validate({"from_run": "abc", "fresh": True}).fresh is True

@@ -13,13 +13,14 @@ export async function triggersView(root) {
   root.innerHTML = `<div class="toolbar"><h2>Triggers</h2></div>
     <details class="panel"><summary>New trigger</summary>
       <form id="trigform" class="newrun" novalidate><div class="grid">
-        <label class="field"><span>Name</span><input name="name" placeholder="github-issues"></label>
-        <label class="field"><span>Secret (8+ characters, shared with the sender)</span><input name="secret" type="password" autocomplete="new-password"></label>
+        <label class="field"><span>Name</span><input name="name" id="t-name" placeholder="github-issues"></label>
+        <label class="field"><span>Secret (8+ characters, shared with the sender)</span><input name="secret" id="t-secret" type="password" autocomplete="new-password"></label>
         <label class="field"><span>Engine</span><select name="engine">${["script", "auto", "claude-code", "codex", "openai"].map(e => `<option>${e}</option>`).join("")}</select></label>
+        <label class="field"><span>Target (the host its Runs run on)</span><select name="target" id="t-target"></select></label>
         <label class="field"><span>Repository</span><input name="repo"></label>
         <label class="field"><span>Header filter</span><input name="header" placeholder="X-GitHub-Event=issues"></label>
         <label class="field"><span>Payload filter</span><input name="payload" placeholder="action=opened"></label></div>
-        <label class="field"><span>Instructions (<code>{{payload.issue.title}}</code> is filled in from the delivery)</span><textarea name="instructions" rows="3"></textarea></label>
+        <label class="field"><span>Instructions (<code>{{payload.issue.title}}</code> is filled in from the delivery)</span><textarea name="instructions" id="t-instructions" rows="3"></textarea></label>
         <div class="row"><button type="submit">Create trigger</button><span class="err" id="trigerr" role="alert"></span></div></form></details>
     <div class="err" id="listerr" role="alert"></div><div id="triggers"></div>`;
   const load = async () => {
@@ -55,12 +56,16 @@ export async function triggersView(root) {
     e.preventDefault();
     const v = formValues(e.target);
     const pair = (s) => s && s.includes("=") ? {[s.slice(0, s.indexOf("=")).trim()]: s.slice(s.indexOf("=") + 1).trim()} : {};
-    const run = {instructions: v.instructions, engine: v.engine, ...(v.repo ? {repo: v.repo} : {})};
+    const run = {instructions: v.instructions, engine: v.engine, ...(v.repo ? {repo: v.repo} : {}),
+                 ...(v.target ? {target: v.target} : {})};
     try {
       await api("POST", "/triggers", {name: v.name, secret: v.secret, run, filter: {headers: pair(v.header), payload: pair(v.payload)}});
       e.target.reset(); $("#trigerr").textContent = ""; load();
     } catch (err) { $("#trigerr").textContent = err.message; }
   };
+  api("GET", "/targets").then(ts => {
+    $("#t-target").innerHTML = ts.map(t => `<option value="${esc(t.host)}">${esc(t.host)}${t.healthy ? "" : " (not seen lately)"}</option>`).join("");
+  }).catch(() => {});
   await load();
   return null;
 }

@@ -84,7 +84,8 @@ def test_ferry_up_run_stop_and_restart_keeps_runs(tmp_path: Path, docker_client)
         assert failing.returncode == 1 and "failed" in failing.stdout
         runs = httpx.get(f"{api}/runs").json()["runs"]
         assert len(runs) == 2
-        ls = subprocess.run([*FERRY, "ls"], env=env, capture_output=True, text=True, timeout=30)
+        ls = subprocess.run([*FERRY, "ls", "-q"], env=env, capture_output=True, text=True,
+                            timeout=30)
         assert all(r["id"] in ls.stdout for r in runs)
     finally:
         up.send_signal(signal.SIGINT)
@@ -130,7 +131,7 @@ def test_cli_reports_api_validation_errors(stack) -> None:
     assert "Traceback" not in r.stderr
     r = subprocess.run([*FERRY, "show", "nosuchrun"], env=env, capture_output=True, text=True,
                        timeout=30)
-    assert r.returncode == 1 and "404" in r.stderr and "nosuchrun" in r.stderr
+    assert r.returncode == 1 and "no Run 'nosuchrun'" in r.stderr
     run = stack.create_run("sleep 30")
     r = subprocess.run([*FERRY, "rename", run["id"], "renamed by cli"], env=env,
                        capture_output=True, text=True, timeout=30)

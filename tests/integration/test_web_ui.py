@@ -138,9 +138,11 @@ def test_a_run_from_the_form_streams_asks_and_is_reviewed(stack: FerryStack, pag
     page.fill("#comment", "echo 'more' >> NOTES.md")
     page.click("#changes")
     expect(page.locator("#reviewresult")).to_contain_text("Changes requested", timeout=10000)
-    stack.wait_status(run_id, {"completed"}, timeout=60)
+    # The page shows the new diff by itself once the follow-up turn is done.
+    expect(page.locator("#reviewresult")).to_contain_text("ready for review", timeout=60000)
+    expect(page.locator("#diff")).to_contain_text("more", timeout=10000)
+    expect(page.locator("table.diff.split").first).to_be_visible()
     page.reload()
-    expect(page.locator("#attempt")).to_be_visible(timeout=10000)
     expect(page.locator("#diff")).to_contain_text("more", timeout=10000)
     # Accept: committed and pushed to the origin; the page shows the branch.
     expect(page.locator("#accept")).to_be_enabled()

@@ -249,11 +249,30 @@ async function reviewPane(pane, run, rid, artifactUrl, paintHead) {
         ? `Accepted: branch <code id="pushedbranch">${esc(r.accepted.branch)}</code> ${r.accepted.pushed ? "pushed" : "committed (not pushed)"}${r.accepted.pr_url ? ` · <a href="${safeUrl(r.accepted.pr_url)}" target="_blank" rel="noopener noreferrer">pull request</a>` : ""}`
         : action === "request_changes" ? `Changes requested: the agent is working on them (see the <a href="/ui/runs/${rid}" data-nav>timeline</a>).`
         : `Rejected: attempt ${esc(r.attempt)} started.`;
+      if (action !== "accept") refreshWhenDone(pane, rid, artifactUrl, paintHead, r.step_count);
     } catch (e) { $("#reviewresult").textContent = ""; $("#reviewerr").textContent = e.message; }
   };
   $("#accept").onclick = () => act("accept");
   $("#changes").onclick = () => act("request_changes");
   $("#reject").onclick = () => act("reject");
+}
+
+// After request changes or reject: show the new results once the Run has finished them.
+async function refreshWhenDone(pane, rid, artifactUrl, paintHead, stepsBefore) {
+  const started = Date.now();
+  while (pane.isConnected && Date.now() - started < 30 * 60 * 1000) {
+    await new Promise(r => setTimeout(r, 1500));
+    let r;
+    try { r = await api("GET", `/runs/${rid}`); } catch { continue; }
+    if (FINISHED.has(r.status) && r.step_count > stepsBefore + 1) {
+      if (!pane.isConnected) return;
+      paintHead(r);
+      history.replaceState({}, "", location.pathname + (location.search.includes("layout=split") ? "?layout=split" : ""));
+      await reviewPane(pane, r, rid, artifactUrl, paintHead);
+      $("#reviewresult").textContent = `Attempt ${r.attempt} is ready for review.`;
+      return;
+    }
+  }
 }
 
 // A preview never renders DevBox data as a page: text goes in a <pre>, images only in the

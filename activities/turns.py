@@ -65,6 +65,8 @@ DEATH_CHECK_SECONDS = 2.0  # how often a followed turn checks that its container
 EAGER_SECONDS, EAGER_POLL = 1.5, 0.02  # read every 20 ms for 1.5 s after a start or a step
 MAX_TAMPER_STEPS = 20  # forged lines shown per turn; the rest only counted
 MAX_TEXT = 8000
+SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH|SESSION|COOKIE",
+                         re.IGNORECASE)
 
 
 class _Reader:
@@ -243,11 +245,16 @@ class TurnActivities:
         (in `gateway` mode) the egress proxy in the ones HTTP clients read."""
         token = grant.token
         env = {"FERRY_GATEWAY_TOKEN": token}
-        # Non-secret provider settings the operator chose to pass (never the credentials).
+        # Non-secret provider settings the operator chose to pass: never a credential by
+        # name (engine keys, Ferry's own settings, names that say key/token/secret...), nor
+        # any value the worker knows to be a secret.
         credentials = set(KNOWN_CREDENTIALS)
+        secrets = set(secret_values(self.settings))
         for name in (n.strip() for n in self.settings.engine_env.split(",")):
-            if name and name not in credentials and os.environ.get(name):
-                env[name] = os.environ[name]
+            value = os.environ.get(name) if name else None
+            if value and name not in credentials and not name.startswith("FERRY_") \
+                    and not SECRET_NAME.search(name) and value not in secrets:
+                env[name] = value
         if adapter is not None:
             env.update(adapter.gateway_env(token, f"http://127.0.0.1:{MODEL_PORT}"))
         if inp.devbox.network == "gateway":

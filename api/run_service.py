@@ -339,7 +339,12 @@ class RunService:
         desc = await self._describe(run_id)
         if desc.status == WorkflowExecutionStatus.RUNNING:
             try:
-                return await self.handle(run_id).query("details", result_type=RunPublic)
+                run = await self.handle(run_id).query("details", result_type=RunPublic)
+                if run.working_since is not None and run.duration_seconds is not None:
+                    # The query sees the workflow's clock at its last task: add the rest.
+                    run.duration_seconds += max(
+                        0.0, (datetime.now(UTC) - run.working_since).total_seconds())
+                return run
             except (WorkflowQueryFailedError, RPCError):
                 # It closed between describe and query: read what it left behind.
                 desc = await self._describe(run_id)

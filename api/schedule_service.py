@@ -213,9 +213,11 @@ class ScheduleService:
         return await self.get(schedule_id)
 
     async def pause(self, schedule_id: str, paused: bool) -> SchedulePublic:
-        await self._describe(schedule_id)
+        desc = await self._describe(schedule_id)
         handle = self._handle(schedule_id)
-        await (handle.pause() if paused else handle.unpause())
+        # Temporal keeps one note, and pausing sets it: the schedule's own note is kept.
+        note = desc.schedule.state.note or ("paused in Ferry" if paused else "resumed in Ferry")
+        await (handle.pause(note=note) if paused else handle.unpause(note=note))
         return await self.get(schedule_id)
 
     async def trigger(self, schedule_id: str) -> SchedulePublic:

@@ -117,6 +117,9 @@ class Stack:
             set_retention(s)
         elif not temporal_ready(s):
             raise LaunchError(f"no Temporal cluster answers at {s.temporal_address}")
+        if not s.temporal_address and s.effective_temporal_ui_url:
+            # The API and worker get the address below; the web UI still links this UI.
+            env.setdefault("FERRY_TEMPORAL_UI_URL", s.effective_temporal_ui_url)
         env["FERRY_TEMPORAL_ADDRESS"] = s.effective_temporal_address
         self.echo("starting worker")
         worker = self._spawn("worker", [sys.executable, "-m", "worker.main"], env)
@@ -132,7 +135,7 @@ class Stack:
 
     def urls(self) -> dict[str, str]:
         s = self.settings
-        urls = {"Web UI": f"{s.api_url}/", "API": s.api_url, "API docs": f"{s.api_url}/docs"}
+        urls = {"Web UI": f"{s.api_url}/ui/runs", "API": s.api_url, "API docs": f"{s.api_url}/docs"}
         if not s.temporal_address:
             urls["Temporal UI"] = f"http://127.0.0.1:{s.temporal_ui_port}"
         urls["Temporal"] = s.effective_temporal_address

@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     max_snapshot_bytes: ByteSize = ByteSize(2 * 1024**3)  # one bundle of the DevBox's work
     max_diff_bytes: ByteSize = ByteSize(20 * 1024**2)  # diff text stored per attempt
     max_artifacts_bytes: ByteSize = ByteSize(256 * 1024**2)  # artifacts per attempt
+    # A Run's workspace checkpoint (kept after its DevBox is gone, for from_run).
+    max_checkpoint_bytes: ByteSize = ByteSize(512 * 1024**2)
     turn_slice_seconds: float = 120.0
     poll_interval: float = 0.15
 

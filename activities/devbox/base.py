@@ -21,6 +21,7 @@ reads or writes the workspace: git and artifacts go through `exec` as data.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -156,17 +157,31 @@ class DevBoxBackend(ABC):
 
     def box_key(self, run_id: str) -> str:
         """The DevBox's key, made once and kept where the DevBox cannot see it: the runner
-        that serves the DevBox's turns holds it and derives each turn's key from it."""
+        that serves the DevBox's turns holds it and derives each turn's key from it.
+
+        Written whole to a temporary file and linked into place, so no reader ever sees
+        it half-written (an empty key would make every turn key predictable)."""
         keys = self.layout(run_id).keys
         keys.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = keys / BOX_KEY
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        except FileExistsError:
-            return path.read_text().strip()
-        key = new_key()
-        with os.fdopen(fd, "w") as f:
-            f.write(key)
+        if not path.exists():
+            tmp = keys / f".{BOX_KEY}.{os.getpid()}.{new_key()[:8]}"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            try:
+                with os.fdopen(fd, "w") as f:
+                    f.write(new_key())
+                    f.flush()
+                    os.fsync(f.fileno())
+                try:
+                    os.link(tmp, path)  # the first writer wins; a racer reads the winner's
+                except FileExistsError:
+                    pass
+            finally:
+                tmp.unlink(missing_ok=True)
+        key = path.read_text().strip()
+        if not re.fullmatch(r"[0-9a-f]{64}", key):
+            raise RuntimeError(f"the DevBox key of Run {run_id} is damaged ({path}): "
+                               "its turns cannot be authenticated")
         return key
 
     def turn_key(self, run_id: str, turn_id: str) -> str:

@@ -218,6 +218,8 @@ class WorkspaceActivities:
             return None
         try:
             await asyncio.to_thread(self._checkpoint, inp)
+        except checkpoints.CheckpointTooLarge as e:
+            return str(e)
         except (GitError, DevBoxError, OSError) as e:
             log.warning("no checkpoint for %s: %s", inp.run_id, e)
             return "no workspace checkpoint was saved (details in the worker's log)"
@@ -230,7 +232,8 @@ class WorkspaceActivities:
                          Checkpoint(run_id=inp.run_id, clone_url=inp.workspace.clone_url,
                                     base_branch=inp.workspace.base_branch,
                                     base_commit=inp.base_commit, commit=commit,
-                                    attempt=inp.attempt, saved_at=checkpoints.now()))
+                                    attempt=inp.attempt, saved_at=checkpoints.now()),
+                         int(self.settings.max_checkpoint_bytes))
 
     def _snapshot(self, inp: CollectInput, ref: str) -> str:
         """The DevBox commits its work tree into a bundle; the host imports it as `ref`."""
@@ -271,7 +274,10 @@ class WorkspaceActivities:
                 checkpoints.save(self.store, git, scratch, Checkpoint(
                     run_id=inp.run_id, clone_url=inp.workspace.clone_url,
                     base_branch=inp.workspace.base_branch, base_commit=inp.base_commit,
-                    commit=commit, attempt=inp.attempt, saved_at=checkpoints.now()))
+                    commit=commit, attempt=inp.attempt, saved_at=checkpoints.now()),
+                    int(self.settings.max_checkpoint_bytes))
+            except checkpoints.CheckpointTooLarge as e:
+                result.notes.append(str(e))
             except (GitError, OSError) as e:
                 log.warning("no checkpoint for %s: %s", inp.run_id, e)
                 result.notes.append("no workspace checkpoint was saved (details in the worker's log)")

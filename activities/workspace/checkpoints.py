@@ -28,15 +28,33 @@ CHECKPOINT_REF = "refs/ferry/checkpoint"  # what a checkpoint bundle holds
 RESTORE_REF = "refs/ferry/restore"  # where a restoring Run's host repository takes it
 
 
-def save(store: ArtifactStore, git: HostGit, scratch: Path, checkpoint: Checkpoint) -> None:
+class CheckpointTooLarge(GitError):
+    """The checkpoint is over FERRY_MAX_CHECKPOINT_BYTES: not kept (the message says so)."""
+
+
+def discard(store: ArtifactStore, run_id: str) -> None:
+    """Remove a Run's checkpoint (its metadata first: never metadata without a bundle)."""
+    for rel in (META, BUNDLE):
+        store.path(run_id, rel).unlink(missing_ok=True)
+
+
+def save(store: ArtifactStore, git: HostGit, scratch: Path, checkpoint: Checkpoint,
+         cap: int) -> None:
     """Bundle the snapshot commit against the base into the store; the metadata last, so a
-    reader never finds metadata naming a bundle that is not there yet."""
+    reader never finds metadata naming a bundle that is not there yet. A bundle over `cap`
+    bytes is not kept, and the older checkpoint goes too (it no longer matches the work)."""
     git.update_ref(CHECKPOINT_REF, checkpoint.commit)
     tmp = scratch / "checkpoint.bundle"
     tmp.unlink(missing_ok=True)
     try:
         git.run("bundle", "create", "--quiet", str(tmp), CHECKPOINT_REF,
                 f"^{checkpoint.base_commit}", what="bundling the checkpoint")
+        size = tmp.stat().st_size
+        if size > cap:
+            discard(store, checkpoint.run_id)
+            raise CheckpointTooLarge(
+                f"no workspace checkpoint was kept: it is {size / 2**20:.1f} MiB, over "
+                f"FERRY_MAX_CHECKPOINT_BYTES ({cap / 2**20:.1f} MiB)")
         with store.writer(checkpoint.run_id, BUNDLE) as out, open(tmp, "rb") as src:
             shutil.copyfileobj(src, out)
     finally:

@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import BinaryIO
 
 from activities.secrets import redact
 from ferry.settings import Settings
@@ -39,6 +40,7 @@ LOCAL_TIMEOUT = 120
 LIMITS = ["--as=4294967296", "--cpu=600", "--fsize=8589934592"]
 MAX_LISTING = 64 * 1024 * 1024
 BUNDLE_V2, BUNDLE_V3 = b"# v2 git bundle\n", b"# v3 git bundle\n"
+MAX_BUNDLE_HEADER_LINES, MAX_BUNDLE_HEADER_LINE = 10_000, 4096
 
 
 class GitError(Exception):
@@ -84,15 +86,16 @@ class HostGit:
         return "http:https:ssh:git" + (":file" if self.settings.local_repos_allowed else "")
 
     def run(self, *args: str, remote: bool = False, bundle: bool = False, input: bytes | None = None,
-            cap: int | None = None, what: str | None = None) -> bytes:
+            stdin: BinaryIO | None = None, cap: int | None = None, what: str | None = None) -> bytes:
         """Run git on the host-only repository; returns stdout (at most `cap` bytes)."""
         protocols = self.remote_protocols() if remote else ("file" if bundle else "")
         argv = ["git", *args]
         if not remote and shutil.which("prlimit"):
             argv = ["prlimit", *LIMITS, "--", *argv]
         try:
-            proc = subprocess.Popen(argv, stdin=subprocess.PIPE if input is not None else
-                                    subprocess.DEVNULL, stdout=subprocess.PIPE,
+            proc = subprocess.Popen(argv, stdin=stdin if stdin is not None else subprocess.PIPE
+                                    if input is not None else subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, env=self._env(protocols, remote),
                                     cwd=self.repo if self.repo.is_dir() else "/")
         except OSError as e:
@@ -167,12 +170,33 @@ class HostGit:
         git treats a fetch source that is not a bundle as a repository (even a `gitdir:`
         file pointing into the DevBox's disk): only a file that starts as a bundle is
         handed to it."""
-        with open(path, "rb") as f:
+        # Unbuffered: git reads the pack from this descriptor's own offset, which a
+        # buffered reader would leave wherever its read-ahead stopped.
+        with open(path, "rb", buffering=0) as f:
             if f.read(len(BUNDLE_V2)) not in (BUNDLE_V2, BUNDLE_V3):
                 raise GitError("the DevBox's snapshot is not a git bundle")
+            pack_at = self._pack_offset(f)
+            # git before 2.46 never fscks what it fetches from a bundle, whatever
+            # fetch.fsckObjects says: its pack is checked here first, as a server checks a
+            # push (.gitmodules URLs and names, `.git` in trees, malformed objects...).
+            f.seek(pack_at)
+            self.run("index-pack", "--strict", "--fix-thin", "--stdin", stdin=f,
+                     what="checking the DevBox's work (git fsck)")
         self.run("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", str(path),
                  f"+{src}:{dst}", bundle=True, what="importing the DevBox's work")
         return self.commit_of(dst)
+
+    @staticmethod
+    def _pack_offset(f: BinaryIO) -> int:
+        """Where a bundle's pack starts: after its header lines (capabilities,
+        prerequisites, refs) and the blank line that ends them."""
+        for _ in range(MAX_BUNDLE_HEADER_LINES):
+            line = f.readline(MAX_BUNDLE_HEADER_LINE)
+            if line == b"\n":
+                return f.tell()
+            if not line.endswith(b"\n"):
+                break
+        raise GitError("the DevBox's snapshot is not a git bundle (its header is malformed)")
 
     def diff(self, base: str, commit: str, cap: int) -> tuple[bytes, bool]:
         out = self.run("diff", "--no-ext-diff", "--no-textconv", "--no-color", "--no-renames",

@@ -169,7 +169,8 @@ async def run_events(
 @router.get("/{run_id}/logs", response_class=StreamingResponse,
             responses={200: TEXT, **errors(404)})
 async def get_logs(run_id: RunId, runs: RunsDep, store: StoreDep) -> StreamingResponse:
-    """The Run's full command output as plain text, one block per exec step."""
+    """The Run's full command output as plain text, one block per exec step, and the
+    running command's latest output while it runs."""
     read = await runs.timeline(run_id, 0)
 
     def blocks():
@@ -193,7 +194,17 @@ async def get_logs(run_id: RunId, runs: RunsDep, store: StoreDep) -> StreamingRe
                 # Only the excerpt exists (the full output was refused or not stored).
                 yield str(p.get("output_excerpt", "")).encode()
             yield f"[exit {p.get('exit_code')}, {p.get('duration_ms')} ms]\n\n".encode()
+        if live is not None and not live.done:
+            cut = f"[... {live.tail_start} earlier bytes ...]\n" if live.tail_start else ""
+            yield f"$ {live.command}\n{cut}{live.tail}\n[running ...]\n".encode()
 
+    live = None
+    if not read.finished:
+        raw = await asyncio.to_thread(store.read_live, run_id)
+        try:
+            live = LiveOutput.model_validate_json(raw) if raw else None
+        except ValueError:
+            live = None
     return StreamingResponse(blocks(), media_type="text/plain; charset=utf-8", headers=INERT)
 
 

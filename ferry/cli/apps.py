@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import typer
 
+# rich_markup_mode=None: usage errors are one plain line ("Error: Invalid value for
+# '--limit': …"), like every other error of the CLI, not a box.
 app = typer.Typer(help="Ferry: run AI coding agents on real work.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+                  pretty_exceptions_enable=False, rich_markup_mode=None)
 devbox_app = typer.Typer(help="DevBox images and containers.", no_args_is_help=True)
 schedule_app = typer.Typer(help="Schedules: Runs on cron, interval or once.", no_args_is_help=True)
 trigger_app = typer.Typer(help="Triggers: webhooks that start Runs.", no_args_is_help=True)

@@ -94,8 +94,8 @@ def error_message(r: httpx.Response, flags: dict[str, str] | None = None) -> str
         parts = []
         for d in detail:
             where = [str(x) for x in d.get("loc", []) if x != "body"]
-            if flags and where and where[0] in flags:
-                where = [flags[where[0]]]
+            if flags and where and where[-1] in flags:
+                where = [flags[where[-1]]]
             loc = ".".join(where)
             parts.append(f"{loc}: {d.get('msg')}" if loc else str(d.get("msg")))
         return f"HTTP {r.status_code}: " + "; ".join(parts)

@@ -38,6 +38,8 @@ def _resolve(ctx: typer.Context, value: str) -> str:
 RunId = Annotated[str, typer.Argument(
     help="Run id, or the start of one as `ferry ls` shows it.", callback=_resolve)]
 FINISHED = ("completed", "failed", "cancelled")
+STATUS_ALIASES = {"waiting": "waiting_for_input", "working": "in_progress",
+                  "running": "in_progress"}
 # API field → the `ferry run` option that sets it, for error messages.
 RUN_FLAGS = {"ticket_url": "--ticket", "max_cost_usd": "--max-cost", "run_as_root": "--root",
              **{f: "--" + f.replace("_", "-") for f in (
@@ -130,6 +132,8 @@ def run(
             fail("--env takes NAME=value")
         body["env"] = {name: value for name, _, value in pairs}
     api = Api()
+    if from_run:
+        body["from_run"] = resolve_run_id(api, from_run)
     created = api.json("POST", "/runs", RUN_FLAGS, json=body)
     run_id = created["id"]
     out.print(f"Run [bold]{esc(run_id)}[/bold] {status_text(created['status'])}: {esc(created['title'])}")
@@ -148,7 +152,8 @@ def run(
 
 @app.command("ls")
 def list_runs(
-    status: Annotated[str | None, typer.Option(help="Only Runs with this status.")] = None,
+    status: Annotated[str | None, typer.Option(
+        help="Only Runs with this status (`waiting` and `working` for short).")] = None,
     engine: Annotated[str | None, typer.Option(help="Only Runs of this engine.")] = None,
     target: Annotated[str | None, typer.Option(help="Only Runs on this worker host.")] = None,
     schedule: Annotated[str | None, typer.Option(help="Only this schedule's Runs.")] = None,
@@ -159,11 +164,12 @@ def list_runs(
     """List Runs, newest first. IDs are shown as their shortest unique start: any command
     takes that."""
     params: dict[str, Any] = {"limit": limit}
-    for key, value in (("status", status), ("engine", engine), ("target", target),
-                       ("schedule", schedule)):
+    for key, value in (("status", STATUS_ALIASES.get(status or "", status)), ("engine", engine),
+                       ("target", target), ("schedule", schedule)):
         if value:
             params[key] = value
-    runs = Api().json("GET", "/runs", params=params)["runs"]
+    flags = {k: f"--{k}" for k in ("status", "engine", "target", "schedule", "limit")}
+    runs = Api().json("GET", "/runs", flags, params=params)["runs"]
     if as_json:
         sys.stdout.write(json.dumps(runs, indent=2) + "\n")
         return
@@ -181,6 +187,7 @@ def list_runs(
               for i, h in enumerate(("ID", "STATUS", "ENGINE", "CREATED"))]
     # The title gets what is left of the terminal, cut with an ellipsis: ids never are.
     room = max(8, out.width - sum(widths) - 2 * len(widths))
+    width = max(out.width, sum(widths) + 2 * len(widths) + room)  # a narrow terminal wraps
     table = Table(box=None, pad_edge=False, show_edge=False)
     for name in ("ID", "STATUS", "ENGINE", "CREATED", "TITLE"):
         table.add_column(name, no_wrap=True)
@@ -188,7 +195,7 @@ def list_runs(
         cut = title if len(title) <= room else title[:room - 1] + "…"
         table.add_row(esc(rid), f"[{STATUS_STYLE.get(status, 'white')}]{shown}[/]", esc(engine),
                       created, esc(cut))
-    out.print(table, soft_wrap=False)
+    out.print(table, soft_wrap=False, width=width)
 
 
 @app.command()
@@ -306,7 +313,10 @@ def logs(
     sys.stdout.write(text)
     if not text.strip():
         run = api.json("GET", f"/runs/{segment(run_id)}")
-        if (run.get("engine_used") or run.get("engine")) != "script":
+        if run["status"] not in FINISHED:
+            err.print(f"[dim]no command has finished yet: `ferry logs -f {esc(run_id)}` "
+                      "streams the output as it is written[/dim]")
+        elif (run.get("engine_used") or run.get("engine")) != "script":
             err.print(f"[dim]no command output: the "
                       f"{esc(run.get('engine_used') or run.get('engine'))} engine's steps are in "
                       f"`ferry timeline {esc(run_id)}` (or -f here)[/dim]")

@@ -23,9 +23,49 @@ def _run_body(instructions: str, target: str | None, engine: str, image: str | N
     return body
 
 
+# API field → the option that sets it, for error messages.
+FLAGS = {"name": "NAME", "instructions": "INSTRUCTIONS", "secret": "--secret",
+         **{f: "--" + f.replace("_", "-") for f in (
+             "target", "repo", "branch", "title", "keep_alive", "engine", "image", "cron",
+             "every", "at", "time_zone", "overlap")}}
+
+
+def _seconds(value: Any) -> str:
+    """A duration as the API returns it (seconds, or ISO 8601) in the short form: 1h30m."""
+    if not isinstance(value, int | float):
+        return str(value)
+    left, text = float(value), ""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if left >= size:
+            text += f"{int(left // size)}{unit}"
+            left %= size
+    return text + (f"{left:g}s" if left or not text else "")
+
+
+def _spec_text(spec: dict[str, Any]) -> str:
+    if spec.get("cron"):
+        return f"cron {spec['cron']} ({spec.get('time_zone') or 'UTC'})"
+    if spec.get("interval"):
+        return f"every {_seconds(spec['interval'].get('every'))}"
+    if spec.get("at"):
+        return f"once at {spec['at']}"
+    return json.dumps(spec)
+
+
+def _state(sc: dict[str, Any]) -> str:
+    return "paused" if sc["paused"] else "finished" if sc["finished"] else "active"
+
+
 def _print_schedule(sc: dict[str, Any]) -> None:
-    state = "paused" if sc["paused"] else "finished" if sc["finished"] else "active"
-    out.print(f"[bold]{esc(sc['id'])}[/bold]  {state}  {esc(json.dumps(sc['spec']))}")
+    run = sc.get("run") or {}
+    out.print(f"[bold]{esc(sc['id'])}[/bold]  {_state(sc)}  {esc(_spec_text(sc['spec']))}")
+    out.print(f"  runs: {esc(run.get('engine') or 'script')} on {esc(run.get('target') or '?')}"
+              + (f", repo {esc(run['repo'])}" if run.get("repo") else "")
+              + (f" ({esc(run['branch'])})" if run.get("branch") else "")
+              + f"; {sc.get('num_actions', 0)} started")
+    instructions = str(run.get("instructions") or "").strip().splitlines()
+    if instructions:
+        out.print(f"  task: {esc(instructions[0][:100])}{' …' if len(instructions) > 1 else ''}")
     if sc.get("note"):
         out.print(f"  note: {esc(sc['note'])}")
     for t in sc["next_action_times"]:
@@ -68,14 +108,19 @@ def schedule_create(
                                            repo, branch, title),
             "spec": spec,
             "overlap": overlap, "paused": paused}
-    _print_schedule(Api().json("POST", "/schedules", json=body))
+    _print_schedule(Api().json("POST", "/schedules", FLAGS, json=body))
 
 
 @schedule_app.command("ls")
 def schedule_ls() -> None:
-    """List schedules."""
-    for sc in Api().json("GET", "/schedules"):
-        _print_schedule(sc)
+    """List schedules: one line each (`ferry schedule show NAME` for the rest)."""
+    schedules = Api().json("GET", "/schedules")
+    if not schedules:
+        out.print("[dim]no schedules[/dim]")
+    for sc in schedules:
+        nxt = sc["next_action_times"][0][:19] if sc["next_action_times"] else "-"
+        out.print(f"[bold]{esc(sc['id'])}[/bold]  {_state(sc)}  {esc(_spec_text(sc['spec']))}"
+                  f"  next {esc(nxt)}  {sc.get('num_actions', 0)} Runs")
 
 
 @schedule_app.command("show")
@@ -130,7 +175,7 @@ def trigger_create(
         flt["headers"]["X-GitHub-Event"] = event
     if action:
         flt["payload"]["action"] = action
-    t = Api().json("POST", "/triggers", json={"name": name, "secret": secret, "filter": flt,
+    t = Api().json("POST", "/triggers", FLAGS, json={"name": name, "secret": secret, "filter": flt,
                                               "run": _run_body(instructions, target, engine,
                                                                None, keep_alive, repo, branch,
                                                                title)})

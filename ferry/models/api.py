@@ -237,7 +237,9 @@ class RunPublic(BaseModel):
     completed_at: datetime | None
     """When it last finished."""
     duration_seconds: float | None
-    """Time from start to finish (or now)."""
+    """Time spent working: in progress, not waiting for answers or kept for follow-ups."""
+    working_since: datetime | None = None
+    """When the current stretch of work began (while in progress)."""
     devboxes: list[DevBoxInfo]
     """Every DevBox the Run has had (a new one after a reject, a lost host or hibernation)."""
     summary: str | None

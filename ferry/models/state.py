@@ -68,6 +68,10 @@ class RunState(BaseModel):
     created_at: datetime | None = None
     started_at: datetime | None = None
     completed_at: datetime | None = None
+    # Time spent in progress (not waiting for answers, not kept for follow-ups); an old
+    # history that lacks these counts from the next status change.
+    worked_seconds: float = 0.0
+    working_since: datetime | None = None
     title: str = ""
     summary: str | None = None
     error: str | None = None

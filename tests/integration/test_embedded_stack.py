@@ -75,6 +75,9 @@ def test_ferry_up_run_stop_and_restart_keeps_runs(tmp_path: Path, docker_client)
         children = _children(up.pid)
         assert len(children) >= 3  # dev server, worker, API
         assert httpx.get(f"http://127.0.0.1:{ports['ui']}", timeout=10).status_code == 200
+        # The web UI links the Temporal UI the stack started.
+        page = httpx.get(f"{api}/ui/runs", timeout=10).text
+        assert f'data-temporalui="http://127.0.0.1:{ports["ui"]}"' in page
         run = subprocess.run([*FERRY, "run", "echo from-cli\necho done", "--watch"], env=env,
                              capture_output=True, text=True, timeout=120)
         assert run.returncode == 0, run.stdout + run.stderr

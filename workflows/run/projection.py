@@ -11,13 +11,13 @@ with workflow.unsafe.imports_passed_through():
 
 
 def public_view(spec: RunSpec, st: RunState) -> RunPublic:
-        end = st.completed_at or workflow.now()
-        duration = (end - st.started_at).total_seconds() if st.started_at else None
+        duration = st.worked_seconds if st.started_at else None
         return RunPublic(
             id=spec.id, title=st.title, status=st.status, engine=spec.engine, mode=spec.mode,
             target=st.target, target_requested=spec.target, image=st.image, instructions=spec.instructions,
             created_at=st.created_at, started_at=st.started_at, completed_at=st.completed_at,
-            duration_seconds=duration, devboxes=st.devboxes, summary=st.summary, error=st.error,
+            duration_seconds=duration, working_since=st.working_since, devboxes=st.devboxes,
+            summary=st.summary, error=st.error,
             running=st.running, step_count=st.next_seq - 1,
             temporal_workflow_id=workflow.info().workflow_id,
             questions=st.questions if st.phase == "waiting" else None,

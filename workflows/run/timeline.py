@@ -69,6 +69,12 @@ class TimelineMixin(RunBase):
             await self._archive_chunk()
 
     def _set_status(self, status: RunStatus, finished: bool = False) -> None:
+        st, now = self.state, workflow.now()
+        if status == RunStatus.in_progress and st.working_since is None:
+            st.working_since = now
+        elif status != RunStatus.in_progress and st.working_since is not None:
+            st.worked_seconds += (now - st.working_since).total_seconds()
+            st.working_since = None
         self.state.status = status
         if finished:
             self.state.completed_at = workflow.now()

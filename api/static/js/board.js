@@ -7,7 +7,7 @@ const ENGINES = ["script", "claude-code", "claude-code-plan", "codex", "openai",
 const POLL_MS = 2000;
 
 function card(r) {
-  return `<a class="card ${r.status === "waiting_for_input" ? "waiting" : ""}" href="/ui/runs/${esc(r.id)}" data-nav data-id="${esc(r.id)}">
+  return `<a class="card ${r.status === "waiting_for_input" ? "waiting" : ""}" href="/ui/runs/${esc(encodeURIComponent(r.id))}" data-nav data-id="${esc(r.id)}">
     <div class="t">${esc(r.title || "(untitled)")}</div>
     <div class="meta"><code>${esc(r.id.slice(0, 8))}</code> · ${esc(r.engine)}${r.target && r.target !== "any" ? " · " + esc(r.target) : ""}
       ${r.schedule_id ? ` · <span class="tag">⏱ ${esc(r.schedule_id)}</span>` : ""} · <time datetime="${esc(r.created_at)}">${esc(ago(r.created_at))}</time></div></a>`;
@@ -43,7 +43,7 @@ export async function boardView(root, _params, loc) {
       if (q.get(name)) sel.value = q.get(name);
     }
   });
-  let runs = [];
+  let runs = [], shownHtml = "";
   const paint = () => {
     const f = Object.fromEntries(new FormData(form));
     history.replaceState({}, "", "/ui/runs?" + new URLSearchParams({...(mode === "list" ? {view: "list"} : {}),
@@ -52,20 +52,28 @@ export async function boardView(root, _params, loc) {
     const shown = runs.filter(r => (!text || (r.title || "").toLowerCase().includes(text) || r.id.startsWith(text))
                                  && (!f.status || r.status === f.status));
     const box = $("#runs");
+    if (!box) return;  // the page was left while a refresh was under way
+    let html;
     if (mode === "list") {
-      box.innerHTML = shown.length ? `<table class="runlist"><thead><tr><th>Status</th><th>Title</th><th>Engine</th><th>Target</th><th>Created</th></tr></thead><tbody>${
+      html = shown.length ? `<table class="runlist"><thead><tr><th>Status</th><th>Title</th><th>Engine</th><th>Target</th><th>Created</th></tr></thead><tbody>${
         shown.map(r => `<tr class="${r.status === "waiting_for_input" ? "waiting" : ""}"><td>${badge(r.status)}</td>
-          <td><a href="/ui/runs/${esc(r.id)}" data-nav>${esc(r.title || "(untitled)")}</a> <code class="meta">${esc(r.id.slice(0, 8))}</code></td>
+          <td><a href="/ui/runs/${esc(encodeURIComponent(r.id))}" data-nav>${esc(r.title || "(untitled)")}</a> <code class="meta">${esc(r.id.slice(0, 8))}</code></td>
           <td>${esc(r.engine)}</td><td>${esc(r.target || "")}</td><td>${esc(ago(r.created_at))}</td></tr>`).join("")}</tbody></table>`
         : `<div class="empty">No Runs match. <a href="/ui/new" data-nav>Start one</a>.</div>`;
-      return;
-    }
+    } else {
     const statuses = f.status ? [f.status] : STATUSES;
-    box.innerHTML = statuses.map(s => {
+    html = statuses.map(s => {
       const col = shown.filter(r => r.status === s);
       return `<section class="col" data-status="${s}"><h3>${badge(s)} <span class="count">${col.length}</span></h3>
         ${col.map(card).join("") || `<div class="meta none">none</div>`}</section>`;
     }).join("");
+    }
+    // Unchanged: left alone, so focus and hover stay where they are. Changed: the Run
+    // that had the focus gets it back.
+    if (html === shownHtml) return;
+    const focused = box.contains(document.activeElement) ? document.activeElement.getAttribute("href") : null;
+    box.innerHTML = shownHtml = html;
+    if (focused) box.querySelector(`a[href="${CSS.escape(focused)}"]`)?.focus();
   };
   const load = async () => {
     const f = Object.fromEntries(new FormData(form));
@@ -73,9 +81,10 @@ export async function boardView(root, _params, loc) {
     for (const k of ["engine", "target", "schedule"]) if (f[k]) params.set(k, f[k]);
     try {
       runs = (await api("GET", `/runs?${params}`)).runs;
+      if (!$("#boarderr")) return;
       $("#boarderr").textContent = "";
       paint();
-    } catch (e) { $("#boarderr").textContent = e.message; }
+    } catch (e) { if ($("#boarderr")) $("#boarderr").textContent = e.message; }
   };
   form.addEventListener("input", (e) => { if (e.target.name === "q" || e.target.name === "status") paint(); else load(); });
   form.addEventListener("submit", (e) => e.preventDefault());

@@ -13,9 +13,10 @@ const ROUTES = [
   [/^\/ui\/?$/, () => { navigate("/ui/runs", true); return null; }],
   [/^\/ui\/runs\/?$/, boardView],
   [/^\/ui\/new\/?$/, newRunView],
-  [/^\/ui\/runs\/([a-z0-9][a-z0-9-]*)(?:\/(review|output))?\/?$/, runView],
+  // Run ids of scheduled Runs hold `:` and capitals (`nightly-2026-12-05T09:00:00Z`).
+  [/^\/ui\/runs\/([^/]+?)(?:\/(review|output))?\/?$/, runView],
   [/^\/ui\/schedules\/?$/, schedulesView],
-  [/^\/ui\/schedules\/([a-z0-9][a-z0-9-]*)\/?$/, scheduleView],
+  [/^\/ui\/schedules\/([^/]+)\/?$/, scheduleView],
   [/^\/ui\/triggers\/?$/, triggersView],
   [/^\/ui\/targets\/?$/, targetsView],
 ];
@@ -39,7 +40,8 @@ async function render() {
     if (!m) continue;
     main.innerHTML = "";
     main.focus({preventScroll: true});
-    cleanup = (await view(main, m.slice(1), location)) || null;
+    const params = m.slice(1).map(p => p === undefined ? p : decodeURIComponent(p));
+    cleanup = (await view(main, params, location)) || null;
     return;
   }
   main.innerHTML = `<div class="empty">No page at ${esc(path)}. <a href="/ui/runs" data-nav>Runs</a></div>`;

@@ -15,7 +15,12 @@ const CHECKS = {
   repo: (v) => v && v.startsWith("-") ? "repo must be a git URL or a path on the worker host" : null,
   max_turns: (v) => v && !(Number.isInteger(+v) && +v >= 1 && +v <= 10000) ? "max turns must be a whole number from 1 to 10000" : null,
   max_cost_usd: (v) => v && !(+v > 0 && +v <= 1e6) ? "max cost must be more than 0 dollars" : null,
-  from_run: (v) => v && !/^[a-z0-9][a-z0-9-]{0,63}$/.test(v) ? "from_run must be a Run id" : null,
+  from_run: (v) => v && !/^[A-Za-z0-9][A-Za-z0-9_:-]{0,63}$/.test(v) ? "from_run must be a Run id" : null,
+  env: (v) => {
+    const bad = (v || "").split("\n").map(l => l.trim()).filter(Boolean)
+      .find(l => !/^[A-Za-z_][A-Za-z0-9_]*=/.test(l));
+    return bad !== undefined ? `each line is NAME=value (not ${JSON.stringify(bad.slice(0, 40))})` : null;
+  },
 };
 for (const d of ["max_duration", "turn_timeout", "keep_alive", "idle_timeout", "question_timeout"]) {
   CHECKS[d] = (v) => v && !DURATION.test(v) ? `${d.replace(/_/g, " ")}: use e.g. 30s, 15m, 2h, 7d or PT2S` : null;
@@ -23,6 +28,17 @@ for (const d of ["max_duration", "turn_timeout", "keep_alive", "idle_timeout", "
 
 const field = (name, labelText, input, hint = "") =>
   `<label class="field" data-field="${name}"><span>${labelText}</span>${input}${hint ? `<small class="meta">${hint}</small>` : ""}<small class="ferr" id="err-${name}" role="alert"></small></label>`;
+
+// Errors may sit in a closed section: open it, focus the first invalid field, and say
+// how many there are.
+function showFirstError(form, count) {
+  const slot = form.querySelector(".ferr:not(:empty)");
+  if (!slot) return;
+  const details = slot.closest("details");
+  if (details) details.open = true;
+  slot.closest(".field")?.querySelector("input, textarea, select")?.focus();
+  $("#formerr").textContent = slot.textContent + (count > 1 ? ` (and ${count - 1} more above)` : "");
+}
 
 export async function newRunView(root, _params, loc) {
   const q = new URLSearchParams(loc.search);
@@ -65,7 +81,15 @@ export async function newRunView(root, _params, loc) {
       <div class="row"><button type="submit" id="start">Start Run</button><span class="err" id="formerr" role="alert"></span></div>
     </form>`;
   const form = $("#newrun");
-  if (q.get("from")) { form.elements.from_run.value = q.get("from"); form.querySelector("details:last-of-type").open = true; }
+  if (q.get("from")) {
+    form.elements.from_run.value = q.get("from");
+    form.querySelector("details:last-of-type").open = true;
+    form.elements.instructions.placeholder = `Empty: Run ${q.get("from")}'s instructions. Every field left empty is copied from it, and its workspace continues from its last checkpoint.`;
+    form.elements.engine.value = "";
+    form.elements.engine.insertAdjacentHTML("afterbegin", `<option value="">as Run ${esc(q.get("from"))}</option>`);
+    form.elements.engine.value = "";
+  }
+  $("#instructions").focus();
   api("GET", "/targets").then(ts => {
     $("#target").insertAdjacentHTML("beforeend", ts.map(t =>
       `<option value="${esc(t.host)}">${esc(t.host)} — ${t.healthy ? "healthy" : "not seen lately"}</option>`).join(""));
@@ -84,10 +108,9 @@ export async function newRunView(root, _params, loc) {
       const msg = check(v[name], v);
       if (msg) { bad++; $(`#err-${name}`).textContent = msg; }
     }
-    if (bad) { $("#formerr").textContent = form.querySelector(".ferr:not(:empty)").textContent; return; }
+    if (bad) { showFirstError(form, bad); return; }
     const body = {...v};
-    if (body.engine === undefined) body.engine = "script";
-    if (body.from_run) { if (!form.elements.engine.dataset.touched) delete body.engine; }
+    if (body.engine === undefined && !body.from_run) body.engine = "script";
     for (const n of ["max_turns"]) if (body[n]) body[n] = +body[n];
     if (body.max_cost_usd) body.max_cost_usd = +body.max_cost_usd;
     if (body.env) {
@@ -103,13 +126,14 @@ export async function newRunView(root, _params, loc) {
     } catch (err) {
       $("#formerr").textContent = err.message;
       if (err instanceof ApiError && Array.isArray(err.body?.detail)) {
+        let n = 0;
         for (const d of err.body.detail) {
           const name = (d.loc || []).filter(x => x !== "body")[0];
           const slot = name && $(`#err-${name}`);
-          if (slot) slot.textContent = d.msg;
+          if (slot) { slot.textContent = d.msg; n++; }
         }
+        if (n) showFirstError(form, n);
       }
-    } finally { $("#start").disabled = false; }
+    } finally { const b = $("#start"); if (b) b.disabled = false; }
   });
-  form.elements.engine.addEventListener("change", (e) => { e.target.dataset.touched = "1"; });
 }

@@ -38,7 +38,7 @@ export async function runView(root, [id, tab], loc) {
     $("#head").innerHTML = `
       <div class="runhead ${r.status === "waiting_for_input" ? "waiting" : ""}">
         <div class="titlerow"><h2 class="title" id="runtitle">${esc(r.title)}</h2>
-          <button class="link small" id="rename" aria-label="Rename">rename</button>
+          ${FINISHED.has(r.status) ? "" : `<button class="link small" id="rename" aria-label="Rename">rename</button>`}
           <span id="status">${badge(r.status)}</span></div>
         <dl class="facts">
           <div><dt>Engine</dt><dd>${esc(r.engine_used || r.engine)}${r.engine_used && r.engine !== r.engine_used ? ` <span class="meta">(${esc(r.engine)})</span>` : ""}</dd></div>
@@ -55,7 +55,7 @@ export async function runView(root, [id, tab], loc) {
           ${r.ticket_url ? `<div class="wide"><dt>Ticket</dt><dd><a href="${safeUrl(r.ticket_url)}" target="_blank" rel="noopener noreferrer">${esc(r.ticket_title || r.ticket_url)}</a></dd></div>` : ""}
           ${r.accepted ? `<div class="wide"><dt>Accepted</dt><dd id="accepted">branch <code>${esc(r.accepted.branch)}</code> · ${esc(r.accepted.commit.slice(0, 12))} · ${r.accepted.pushed ? "pushed" : "not pushed"}${r.accepted.pr_url ? ` · <a href="${safeUrl(r.accepted.pr_url)}" target="_blank" rel="noopener noreferrer">pull request</a>` : ""}</dd></div>` : ""}
           ${r.schedule_id ? `<div><dt>Schedule</dt><dd><a href="/ui/schedules/${esc(r.schedule_id)}" data-nav>${esc(r.schedule_id)}</a></dd></div>` : ""}
-          ${r.from_run ? `<div><dt>From</dt><dd><a href="/ui/runs/${esc(r.from_run)}" data-nav>${esc(r.from_run)}</a></dd></div>` : ""}
+          ${r.from_run ? `<div><dt>From</dt><dd><a href="/ui/runs/${esc(encodeURIComponent(r.from_run))}" data-nav>${esc(r.from_run)}</a></dd></div>` : ""}
         </dl>
         <div class="actions">
           ${wfUrl ? `<a href="${esc(wfUrl)}" target="_blank" rel="noopener noreferrer" id="temporal-link">Temporal UI ↗</a>` : ""}
@@ -67,7 +67,8 @@ export async function runView(root, [id, tab], loc) {
         ${r.summary ? `<div class="summary">${esc(r.summary)}</div>` : ""}
         ${r.devbox_note ? `<div class="meta">${esc(r.devbox_note)}</div>` : ""}
       </div>`;
-    $("#rename").onclick = async () => {
+    document.title = `${r.title} · Ferry`;
+    if ($("#rename")) $("#rename").onclick = async () => {
       const title = prompt("New title", r.title);
       if (title && title.trim()) { try { paintHead(await api("PATCH", `/runs/${rid}`, {title})); } catch (e) { alert(e.message); } }
     };
@@ -78,10 +79,13 @@ export async function runView(root, [id, tab], loc) {
     };
   };
   paintHead(run);
-  const refreshHead = async () => { try { paintHead(await api("GET", `/runs/${rid}`)); } catch { /* next time */ } };
+  const refreshHead = async () => {
+    try { const r = await api("GET", `/runs/${rid}`); if ($("#head")) paintHead(r); return r; }
+    catch { return null; /* next time */ }
+  };
   const pane = $("#pane");
   if (tab === "review") await reviewPane(pane, run, rid, artifactUrl, paintHead);
-  else if (tab === "output") await logsPane(pane, rid);
+  else if (tab === "output") logsPane(pane, rid, abort.signal);
   else timelinePane(pane, run, rid, artifactUrl, abort.signal, refreshHead);
   return () => { abort.abort(); document.title = "Ferry"; };
 }
@@ -93,9 +97,10 @@ function timelinePane(pane, run, rid, artifactUrl, signal, refreshHead) {
     <ol id="steps" class="steps" aria-live="polite"></ol>
     <div id="live" class="live" hidden><div class="k">running <code id="livecmd"></code></div><pre id="liveout"></pre></div>
     <div id="questions"></div>
-    <form id="say" class="say"><label for="saytext" class="meta">Message — steers a working Run at its next turn, or follows up on a finished one while its DevBox is kept</label>
+    <p id="saygone" class="meta" hidden>This Run's DevBox is gone: <a href="/ui/new?from=${rid}" data-nav>continue in a new Run</a> (from its last checkpoint).</p>
+    <form id="say" class="say"><label for="saytext" class="meta">Message — steers a working Run at its next turn, or follows up on a finished one while its DevBox is kept${(run.engine_used || run.engine) === "script" ? ". For the script engine a message is commands to run" : ""}</label>
       <textarea id="saytext" rows="3"></textarea>
-      <div class="row"><button type="submit" class="secondary">Send message</button><span class="err" id="sayerr" role="alert"></span></div></form>`;
+      <div class="row"><button type="submit" class="secondary">Send message</button><span class="err" id="sayerr" role="alert"></span><span class="meta" id="sayok" role="status"></span></div></form>`;
   let lastSeq = 0, following = false, liveIndex = null;
   const follow = async () => {
     if (following) return;
@@ -127,24 +132,41 @@ function timelinePane(pane, run, rid, artifactUrl, signal, refreshHead) {
             const r = await api("GET", `/runs/${rid}`);
             questionsForm(rid, r.questions);
           } else questionsForm(rid, null);
-          await refreshHead();
+          const r = await refreshHead();
+          if (r) showSay(r);
         }
       }, signal);
     } finally { following = false; }
   };
+  const sayable = (r) => !FINISHED.has(r.status) || (r.keep_alive_until && new Date(r.keep_alive_until) > new Date());
+  const showSay = (r) => { if (!$("#say")) return; $("#say").hidden = !sayable(r); $("#saygone").hidden = sayable(r); };
+  showSay(run);
   $("#saytext").addEventListener("keydown", (e) => {
     if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); $("#say").requestSubmit(); }
   });
   $("#say").onsubmit = async (e) => {
     e.preventDefault(); $("#sayerr").textContent = "";
     try {
-      const r = await api("POST", `/runs/${rid}/messages`, {text: $("#saytext").value});
+      await api("POST", `/runs/${rid}/messages`, {text: $("#saytext").value});
       $("#saytext").value = "";
-      $("#status").innerHTML = badge(r.status);
+      $("#sayerr").textContent = "";
+      $("#sayok").textContent = "Sent: the agent gets it at its next turn.";
       follow();
+      await settle(rid, refreshHead);
     } catch (err) { $("#sayerr").textContent = err.message; }
   };
   follow();
+}
+
+// An action (message, review) is taken before the workflow has moved on: re-read the Run
+// until its status changes (or a few seconds pass), so the page does not show the old one.
+async function settle(rid, refresh, from = "completed") {
+  for (let i = 0; i < 10; i++) {
+    await new Promise(r => setTimeout(r, 400));
+    const r = await refresh();
+    if (!r || r.status !== from) return r;
+  }
+  return null;
 }
 
 function questionsForm(rid, qs) {
@@ -185,10 +207,22 @@ function questionsForm(rid, qs) {
 
 // ----------------------------------------------------------------- logs
 
-async function logsPane(pane, rid) {
-  pane.innerHTML = `<div class="row"><a href="/runs/${rid}/logs" data-fetch="download" class="button secondary">Download</a></div><pre id="logs" class="logs">loading…</pre>`;
-  try { $("#logs").textContent = await (await text(`/runs/${rid}/logs`)).text() || "(no commands ran yet)"; }
-  catch (e) { $("#logs").textContent = e.message; }
+async function logsPane(pane, rid, signal) {
+  pane.innerHTML = `<div class="row"><a href="/runs/${rid}/logs" data-fetch="download" data-name="logs.txt" class="button secondary">Download</a></div><pre id="logs" class="logs">loading…</pre>`;
+  // Refreshed while the Run works (the running command's output is at the end).
+  while (!signal.aborted) {
+    const pre = $("#logs");
+    if (!pre) return;
+    try {
+      const body = await (await text(`/runs/${rid}/logs`)).text();
+      const atEnd = window.innerHeight + window.scrollY >= document.body.scrollHeight - 8;
+      pre.textContent = body || "(no command has run yet)";
+      if (atEnd && body) window.scrollTo(0, document.body.scrollHeight);
+    } catch (e) { pre.textContent = e.message; }
+    const r = await api("GET", `/runs/${rid}`).catch(() => null);
+    if (!r || FINISHED.has(r.status)) return;
+    await new Promise(res => setTimeout(res, 2000));
+  }
 }
 
 // ----------------------------------------------------------------- review
@@ -198,21 +232,24 @@ async function reviewPane(pane, run, rid, artifactUrl, paintHead) {
   const q = new URLSearchParams(location.search);
   const mode = q.get("layout") === "split" ? "split" : "unified";
   const attempt = +(q.get("attempt") || attempts[attempts.length - 1] || 0);
-  const canReview = run.status === "completed" && run.keep_alive_until;
+  const latest = attempts[attempts.length - 1];
+  const canReview = run.status === "completed" && run.keep_alive_until && attempt === latest;
   pane.innerHTML = `
     <div class="toolbar">
       <label>Attempt <select id="attempt">${attempts.map(a => `<option ${a === attempt ? "selected" : ""}>${a}</option>`).join("")}</select></label>
       <div class="seg" role="group" aria-label="Diff layout">
         <a href="?layout=unified&attempt=${attempt}" data-nav class="${mode === "unified" ? "on" : ""}" id="unified">Unified</a>
         <a href="?layout=split&attempt=${attempt}" data-nav class="${mode === "split" ? "on" : ""}" id="split">Side by side</a></div>
-      <a href="/runs/${rid}/diff?attempt=${attempt}" data-fetch="download" class="meta">diff.patch</a>
+      <a href="/runs/${rid}/diff?attempt=${attempt}" data-fetch="download" data-name="${rid}-attempt-${attempt}.patch" class="meta">diff.patch</a>
     </div>
     <div id="diff"><div class="meta">loading…</div></div>
     <h3>Artifacts</h3><div id="artifacts"></div><div id="preview"></div>
     <section class="reviewbox" aria-label="Review">
       <h3>Review</h3>
-      ${canReview ? "" : `<p class="meta">A Run can be reviewed once it has completed, while its DevBox is kept.</p>`}
-      <textarea id="comment" rows="3" placeholder="Comment: what to change (request changes) or new instructions (reject &amp; retry)"></textarea>
+      ${canReview ? "" : attempt !== latest && attempts.length ? `<p class="meta">This is attempt ${esc(attempt)}; review acts on the latest, <a href="?layout=${mode}&attempt=${latest}" data-nav>attempt ${esc(latest)}</a>.</p>`
+        : `<p class="meta">A Run can be reviewed once it has completed, while its DevBox is kept.</p>`}
+      <label for="comment" class="meta">Comment — request changes: what to change; reject &amp; retry: new instructions (empty: the same); accept: the commit message (optional)</label>
+      <textarea id="comment" rows="3"></textarea>
       <div class="row">
         <button id="accept" ${canReview ? "" : "disabled"}>Accept</button>
         <button id="changes" class="secondary" ${canReview ? "" : "disabled"}>Request changes</button>
@@ -229,8 +266,14 @@ async function reviewPane(pane, run, rid, artifactUrl, paintHead) {
     } catch (e) { $("#diff").innerHTML = `<div class="err">${esc(e.message)}</div>`; }
   }
   try {
-    const list = (await api("GET", `/runs/${rid}/artifacts`)).artifacts
-      .filter(a => !String(a.path).startsWith("turns/"));
+    // This attempt's artifacts and the Run's summary; outputs, diffs and records have their
+    // own views (timeline, diff, logs).
+    const mine = `attempts/${attempt}/`;
+    const list = (await api("GET", `/runs/${rid}/artifacts`)).artifacts.filter(a => {
+      const p = String(a.path);
+      return p.startsWith(mine) ? !/\/(diff\.patch|files\.json)$/.test(p)
+        : !p.includes("/") && !["run.json", "result.json"].includes(p);
+    });
     $("#artifacts").innerHTML = list.length ? `<ul class="artifacts">${list.map(a => `<li>
       <code>${esc(a.path)}</code> <span class="meta">${esc(a.size)} B · ${esc(a.content_type)}</span>
       ${/^(text\/|image\/(png|jpeg|gif|webp)|application\/json)/.test(a.content_type) ? `<button class="link small" data-preview="${esc(a.path)}" data-type="${esc(a.content_type)}">preview</button>` : ""}
@@ -240,9 +283,16 @@ async function reviewPane(pane, run, rid, artifactUrl, paintHead) {
   const act = async (action) => {
     $("#reviewerr").textContent = ""; $("#reviewresult").textContent = "working…";
     const message = $("#comment").value.trim();
+    if (action === "reject" && !confirm("Reject this attempt? Its changes are discarded and a new attempt starts.")) {
+      $("#reviewresult").textContent = ""; return;
+    }
     if (action === "request_changes" && !message) { $("#reviewerr").textContent = "Write what to change first."; $("#reviewresult").textContent = ""; return; }
     try {
-      const r = await api("POST", `/runs/${rid}/review`, {action, ...(message ? {message} : {})});
+      let r = await api("POST", `/runs/${rid}/review`, {action, ...(message ? {message} : {})});
+      if (action !== "accept") {
+        for (const b of ["#accept", "#changes", "#reject"]) $(b).disabled = true;
+        r = (await settle(rid, async () => api("GET", `/runs/${rid}`))) || r;
+      }
       paintHead(r);
       $("#comment").value = "";
       $("#reviewresult").innerHTML = action === "accept" && r.accepted
@@ -302,6 +352,7 @@ document.addEventListener("click", async (e) => {
   if (!r.ok) return;
   const url = URL.createObjectURL(new Blob([await r.blob()], {type: "application/octet-stream"}));
   const save = document.createElement("a");
-  save.href = url; save.download = a.getAttribute("href").split("?")[0].split("/").pop(); save.click();
+  save.href = url; save.download = a.dataset.name || a.getAttribute("href").split("?")[0].split("/").pop();
+  save.click();
   setTimeout(() => URL.revokeObjectURL(url), 60000);
 });

@@ -18,6 +18,9 @@ export async function triggersView(root) {
         <label class="field"><span>Engine</span><select name="engine">${["script", "auto", "claude-code", "codex", "openai"].map(e => `<option>${e}</option>`).join("")}</select></label>
         <label class="field"><span>Target (the host its Runs run on)</span><select name="target" id="t-target"></select></label>
         <label class="field"><span>Repository</span><input name="repo"></label>
+        <label class="field"><span>Branch</span><input name="branch"></label>
+        <label class="field"><span>Title (placeholders allowed)</span><input name="title" placeholder="Issue {{payload.issue.number}}"></label>
+        <label class="field"><span>Keep DevBox after</span><input name="keep_alive" placeholder="30m (default)"></label>
         <label class="field"><span>Header filter</span><input name="header" placeholder="X-GitHub-Event=issues"></label>
         <label class="field"><span>Payload filter</span><input name="payload" placeholder="action=opened"></label></div>
         <label class="field"><span>Instructions (<code>{{payload.issue.title}}</code> is filled in from the delivery)</span><textarea name="instructions" id="t-instructions" rows="3"></textarea></label>
@@ -46,7 +49,7 @@ export async function triggersView(root) {
           const r = await fetch(`/hooks/${encodeURIComponent(name)}`, {method: "POST", body,
             headers: {"Content-Type": "application/json", "X-Hub-Signature-256": await sign(s.querySelector(".tsecret").value, body)}});
           const d = await r.json().catch(() => ({}));
-          out.innerHTML = r.ok ? (d.started ? `started <a href="/ui/runs/${esc(d.run_id)}" data-nav>${esc(d.run_id)}</a>` : esc(d.reason || (d.duplicate ? "duplicate delivery: no new Run" : "not started")))
+          out.innerHTML = r.ok ? (d.started ? `started <a href="/ui/runs/${esc(encodeURIComponent(d.run_id))}" data-nav>${esc(d.run_id)}</a>` : esc(d.reason || (d.duplicate ? "duplicate delivery: no new Run" : "not started")))
             : esc(d.detail ? JSON.stringify(d.detail) : `HTTP ${r.status}`);
         } catch (e) { out.textContent = e.message; }
       };
@@ -56,8 +59,8 @@ export async function triggersView(root) {
     e.preventDefault();
     const v = formValues(e.target);
     const pair = (s) => s && s.includes("=") ? {[s.slice(0, s.indexOf("=")).trim()]: s.slice(s.indexOf("=") + 1).trim()} : {};
-    const run = {instructions: v.instructions, engine: v.engine, ...(v.repo ? {repo: v.repo} : {}),
-                 ...(v.target ? {target: v.target} : {})};
+    const run = {instructions: v.instructions, engine: v.engine};
+    for (const k of ["repo", "branch", "title", "keep_alive", "target"]) if (v[k]) run[k] = v[k];
     try {
       await api("POST", "/triggers", {name: v.name, secret: v.secret, run, filter: {headers: pair(v.header), payload: pair(v.payload)}});
       e.target.reset(); $("#trigerr").textContent = ""; load();

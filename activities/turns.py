@@ -65,6 +65,8 @@ DEATH_CHECK_SECONDS = 2.0  # how often a followed turn checks that its container
 EAGER_SECONDS, EAGER_POLL = 1.5, 0.02  # read every 20 ms for 1.5 s after a start or a step
 MAX_TAMPER_STEPS = 20  # forged lines shown per turn; the rest only counted
 MAX_TEXT = 8000
+# Engines named for who pays: their calls use that credential only.
+BILLED_BY = {"claude-code-plan": ["CLAUDE_CODE_OAUTH_TOKEN"], "claude-code-api": ["ANTHROPIC_API_KEY"]}
 SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH|SESSION|COOKIE",
                          re.IGNORECASE)
 
@@ -237,7 +239,8 @@ class TurnActivities:
             return None
         return self.book.current(inp.run_id, inp.turn_id) or self.book.open(
             inp.run_id, inp.turn_id, max_cost_usd=inp.max_cost_usd, spent_usd=inp.spent_usd,
-            allow=self.settings.egress_allowlist + _repo_hosts(inp.repo))
+            allow=self.settings.egress_allowlist + _repo_hosts(inp.repo),
+            credentials=BILLED_BY.get(inp.engine))
 
     def _gateway_env(self, inp: FollowTurnInput, adapter: EngineAdapter | None,
                      grant: Grant) -> dict[str, str]:
@@ -325,6 +328,7 @@ class TurnActivities:
             spec["argv"] = adapter.command(EngineTurn(
                 prompt=inp.prompt or "", session_id=inp.session_id, model=inp.model,
                 effort=inp.effort, max_turns=inp.engine_max_turns,
+                permission_mode=inp.permission_mode,
                 gateway=f"http://127.0.0.1:{MODEL_PORT}" if gateway else None))
         self.backend.write_in(layout, f"turns/{inp.turn_id}/spec.json", json.dumps(spec).encode())
 

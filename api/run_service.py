@@ -197,6 +197,7 @@ class RunService:
             "max_duration": old.budgets.get("max_duration_seconds"),
             "turn_timeout": old.budgets.get("turn_timeout_seconds"),
             "engine_max_turns": old.budgets.get("engine_max_turns"),
+            "permission_mode": old.permission_mode,
             "run_as_root": old.run_as_root, "env": old.env or None, "network": old.network,
             "artifacts": old.artifacts,
         }
@@ -282,6 +283,7 @@ class RunService:
             effort=body.effort,
             max_turns=body.max_turns,
             engine_max_turns=body.engine_max_turns,
+            permission_mode=body.permission_mode,
             max_cost_usd=body.max_cost_usd,
             max_duration=body.max_duration,
             turn_timeout=body.turn_timeout,

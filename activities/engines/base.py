@@ -48,6 +48,7 @@ class EngineTurn(BaseModel):
     model: str | None = None
     effort: str | None = None
     max_turns: int | None = None
+    permission_mode: str | None = None  # Claude Code's; None: the engine's own default
     # The model gateway as the DevBox sees it (http://127.0.0.1:PORT); None: no gateway.
     gateway: str | None = None
 

@@ -133,7 +133,7 @@ class ClaudeParser(StreamParser):
 class ClaudeCode(EngineAdapter):
     name = "claude-code"
     binary = "claude"
-    credentials = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN")
+    credentials: tuple[str, ...] = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN")
     permission_mode = "bypassPermissions"
 
     def gateway_env(self, token: str, gateway: str) -> dict[str, str]:
@@ -143,7 +143,7 @@ class ClaudeCode(EngineAdapter):
 
     def command(self, turn: EngineTurn) -> list[str]:
         argv = [self.binary, "-p", "--output-format", "stream-json", "--verbose",
-                "--permission-mode", self.permission_mode,
+                "--permission-mode", turn.permission_mode or self.permission_mode,
                 "--append-system-prompt", FERRY_ASK_PROMPT]
         if turn.session_id:
             argv += ["--resume", turn.session_id]
@@ -158,8 +158,16 @@ class ClaudeCode(EngineAdapter):
         return ClaudeParser()
 
 
-class ClaudeCodePlan(ClaudeCode):
-    """Claude Code in plan mode: it reads and plans, and does not edit."""
+class ClaudeCodeSubscription(ClaudeCode):
+    """"Claude Code — Plan": paid by a Claude subscription (the OAuth token from
+    `claude setup-token`), not by metered API credits."""
 
     name = "claude-code-plan"
-    permission_mode = "plan"
+    credentials = ("CLAUDE_CODE_OAUTH_TOKEN",)
+
+
+class ClaudeCodeApi(ClaudeCode):
+    """"Claude Code — API credits": paid by an Anthropic API key."""
+
+    name = "claude-code-api"
+    credentials = ("ANTHROPIC_API_KEY",)

@@ -62,6 +62,9 @@ class Grant(BaseModel):
     max_cost_usd: float | None = None
     spent_before_usd: float = 0.0
     allow: list[str] = Field(default_factory=list)
+    # The one credential this turn's calls are paid with (the engine's billing source);
+    # None: whichever the worker has, API key first.
+    credentials: list[str] | None = None
     calls: list[Call] = Field(default_factory=list)
     calls_total: int = 0
     cost_usd: float = 0.0
@@ -114,13 +117,13 @@ class GrantBook:
     # ------------------------------------------------------------------ turns
 
     def open(self, run_id: str, turn_id: str, *, max_cost_usd: float | None,
-             spent_usd: float, allow: list[str]) -> Grant:
+             spent_usd: float, allow: list[str], credentials: list[str] | None = None) -> Grant:
         """A new grant with a fresh token for this turn (any earlier token of the Run stops
         working)."""
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         grant = Grant(run_id=run_id, turn_id=turn_id, token_sha256=token_hash(token), token=token,
                       opened_at=_now(), max_cost_usd=max_cost_usd, spent_before_usd=spent_usd,
-                      allow=allow)
+                      allow=allow, credentials=credentials)
         self._index(grant)
         self._save(grant)
         return grant

@@ -41,16 +41,21 @@ def upstream_base(provider: str, environ: dict[str, str] | None = None) -> str:
     return (env.get("OPENAI_BASE_URL") or "https://api.openai.com/v1").rstrip("/")
 
 
-def credential_headers(provider: str, secrets: dict[str, str]) -> dict[str, str] | None:
-    """The real credential, as the provider expects it (None: the worker has none)."""
+ANTHROPIC_HEADERS = {
+    "ANTHROPIC_API_KEY": lambda v: {"x-api-key": v},
+    "ANTHROPIC_AUTH_TOKEN": lambda v: {"authorization": f"Bearer {v}"},
+    "CLAUDE_CODE_OAUTH_TOKEN": lambda v: {"authorization": f"Bearer {v}", "anthropic-beta": OAUTH_BETA},
+}
+
+
+def credential_headers(provider: str, secrets: dict[str, str],
+                       only: list[str] | None = None) -> dict[str, str] | None:
+    """The real credential, as the provider expects it (None: the worker has none). `only`:
+    the credentials the turn's engine may be paid with, in order."""
     if provider == "anthropic":
-        if secrets.get("ANTHROPIC_API_KEY"):
-            return {"x-api-key": secrets["ANTHROPIC_API_KEY"]}
-        if secrets.get("ANTHROPIC_AUTH_TOKEN"):
-            return {"authorization": f"Bearer {secrets['ANTHROPIC_AUTH_TOKEN']}"}
-        if secrets.get("CLAUDE_CODE_OAUTH_TOKEN"):
-            return {"authorization": f"Bearer {secrets['CLAUDE_CODE_OAUTH_TOKEN']}",
-                    "anthropic-beta": OAUTH_BETA}
+        for name in only if only is not None else list(ANTHROPIC_HEADERS):
+            if name in ANTHROPIC_HEADERS and secrets.get(name):
+                return ANTHROPIC_HEADERS[name](secrets[name])
         return None
     key = secrets.get("CODEX_API_KEY") or secrets.get("OPENAI_API_KEY")
     return {"authorization": f"Bearer {key}"} if key else None
@@ -97,10 +102,11 @@ class ModelGateway:
         body = await _capped_body(request)
         if body is None:
             return _error(provider, 413, "request_too_large", "Ferry gateway: request too large")
-        creds = credential_headers(provider, self.secrets)
+        creds = credential_headers(provider, self.secrets, grant.credentials)
         if creds is None:
+            which = " or ".join(grant.credentials) if grant.credentials else f"{provider} credential"
             return _error(provider, 401, "authentication_error",
-                          f"Ferry gateway: the worker has no {provider} credential")
+                          f"Ferry gateway: the worker has no {which}")
         model, streaming = _peek(body)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in DROP_REQUEST}
         headers["accept-encoding"] = "identity"  # metering reads the body as it passes

@@ -46,7 +46,7 @@ RUN_FLAGS = {"ticket_url": "--ticket", "max_cost_usd": "--max-cost", "run_as_roo
                  "engine", "title", "mode", "target", "image", "repo", "branch", "model",
                  "effort", "keep_alive", "idle_timeout", "question_timeout", "on_timeout",
                  "network", "max_turns", "max_duration", "turn_timeout", "engine_max_turns",
-                 "from_run", "fresh", "env")}}
+                 "from_run", "fresh", "env", "permission_mode")}}
 
 
 def stopped_watching(run_id: RunId) -> typer.Exit:
@@ -61,7 +61,9 @@ def run(
     instructions: Annotated[str, typer.Argument(help="The task; '-' reads it from stdin.")] = "",
     file: Annotated[Path | None, typer.Option("--file", "-f", help="Read instructions from a file.")] = None,
     engine: Annotated[str | None, typer.Option(
-        help="script (default) | claude-code | claude-code-plan | codex | openai | auto")] = None,
+        help="script (default) | claude-code-plan (Claude Code on a subscription) | "
+             "claude-code-api (Claude Code on API credits) | claude-code (whichever the worker "
+             "has, API key first) | codex | openai | auto")] = None,
     title: Annotated[str | None, typer.Option(help="Title (default: first line).")] = None,
     mode: Annotated[str | None, typer.Option(
         help="interactive (default) | autonomous (needs --target)")] = None,
@@ -95,6 +97,12 @@ def run(
         help="The agent CLI's own loop limit per turn (claude --max-turns).")] = None,
     from_run: Annotated[str | None, typer.Option(
         help="Copy this Run's task and settings, and continue from its last workspace checkpoint.")] = None,
+    plan_only: Annotated[bool, typer.Option(
+        "--plan-only", help="Claude Code engines: read and plan, edit nothing "
+                            "(--permission-mode plan).")] = False,
+    permission_mode: Annotated[str | None, typer.Option(
+        help="Claude Code's permission mode: default | acceptEdits | bypassPermissions | plan.")
+    ] = None,
     fresh: Annotated[bool, typer.Option(
         "--fresh", help="With --from-run: start from the repository, not from its checkpoint.")] = False,
 ) -> None:
@@ -126,6 +134,8 @@ def run(
         body["run_as_root"] = True
     if fresh:
         body["fresh"] = True
+    if plan_only or permission_mode:
+        body["permission_mode"] = "plan" if plan_only else permission_mode
     if env:
         pairs = [item.partition("=") for item in env]
         if any(not sep or not name for name, sep, _ in pairs):

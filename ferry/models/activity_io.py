@@ -27,6 +27,7 @@ class FollowTurnInput(BaseModel):
     model: str | None = None
     effort: str | None = None
     engine_max_turns: int | None = None
+    permission_mode: str | None = None
     time_limit: float | None = None
     index_offset: int = 0
     answers: dict[str, Any] | None = None

@@ -21,6 +21,7 @@ from ferry.models.common import (
     Mode,
     Network,
     OnTimeout,
+    PermissionMode,
     RunStatus,
 )
 from ferry.models.hosts import DevBoxInfo
@@ -62,6 +63,10 @@ class RunCreate(ApiInput):
                               description="Model, engine-specific.")
     effort: Effort | None = Field(default=None, description="Reasoning effort.")
     max_turns: int | None = Field(default=None, ge=1, le=10_000, description="Budget: turns.")
+    permission_mode: PermissionMode | None = Field(
+        default=None, description="Claude Code engines: `plan` reads and plans without editing; "
+        "`default`, `acceptEdits` or `bypassPermissions` (Ferry's default, the DevBox is the "
+        "sandbox).")
     engine_max_turns: int | None = Field(
         default=None, ge=1, le=1000,
         description="Agent turns inside one engine turn (Claude Code --max-turns).")
@@ -95,6 +100,15 @@ class RunCreate(ApiInput):
             raise ValueError(f"the {engine} engine calls its model through the model gateway, "
                              "which network none does not have: use gateway (the default) or "
                              "open")
+        return v
+
+    @field_validator("permission_mode")
+    @classmethod
+    def _permission_mode_fits_engine(cls, v: str | None, info: ValidationInfo) -> str | None:
+        engine = info.data.get("engine")
+        if v is not None and engine in ("script", "codex", "openai"):
+            raise ValueError(f"permission_mode is a Claude Code option; the {engine} engine has "
+                             "none")
         return v
 
     @field_validator("env")
@@ -278,6 +292,8 @@ class RunPublic(BaseModel):
     """The model asked for."""
     effort: str | None = None
     """The reasoning effort asked for."""
+    permission_mode: str | None = None
+    """Claude Code's permission mode, when set (`plan`: read-only)."""
     session_id: str | None = None
     """The engine's session, resumed by follow-ups."""
     usage: Usage = Field(default_factory=Usage)

@@ -19,14 +19,18 @@ RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_:-]{0,63}$"
 _RUN_ID_RE = re.compile(RUN_ID_PATTERN)
 
 
-Engine = Literal["script", "claude-code", "claude-code-plan", "codex", "openai", "auto"]
+Engine = Literal["script", "claude-code", "claude-code-plan", "claude-code-api", "codex", "openai",
+                 "auto"]
+# Claude Code's own permission modes (`--permission-mode`); `plan` reads and plans only.
+PermissionMode = Literal["default", "acceptEdits", "bypassPermissions", "plan"]
 
 
-ENGINES: tuple[str, ...] = ("script", "claude-code", "claude-code-plan", "codex", "openai", "auto")
+ENGINES: tuple[str, ...] = ("script", "claude-code", "claude-code-plan", "claude-code-api", "codex",
+                            "openai", "auto")
 
 
 # Engines whose CLI runs in the DevBox and reaches its model API through the gateway.
-GATEWAY_ENGINES = ("claude-code", "claude-code-plan", "codex")
+GATEWAY_ENGINES = ("claude-code", "claude-code-plan", "claude-code-api", "codex")
 
 
 Effort = Literal["low", "medium", "high"]

@@ -8,7 +8,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from ferry.models.api import RunPublic
-from ferry.models.common import Effort, Engine, Mode, Network, OnTimeout, RunStatus
+from ferry.models.common import (
+    Effort,
+    Engine,
+    Mode,
+    Network,
+    OnTimeout,
+    PermissionMode,
+    RunStatus,
+)
 from ferry.models.hosts import DevBoxInfo, Target
 from ferry.models.results import AcceptResult, AttemptResult, WorkspaceInfo
 from ferry.models.steps import RunningCommand, Step, TurnCursor, TurnOutcome, TurnUsage, Usage
@@ -36,6 +44,7 @@ class RunSpec(BaseModel):
     effort: Effort | None = None
     max_turns: int | None = None
     engine_max_turns: int | None = None
+    permission_mode: PermissionMode | None = None
     max_cost_usd: float | None = None
     max_duration: timedelta | None = None
     turn_timeout: timedelta | None = None

@@ -29,6 +29,11 @@ BAD_BODIES = [
     ({"instructions": "echo x", "mode": "sometimes"}, "mode", "Input should be"),
     ({"instructions": "echo x", "target": "bad host!"}, "target", "worker host name"),
     ({"instructions": "echo x", "title": "  "}, "title", "must not be blank"),
+    ({"instructions": "x", "engine": "claude-code-api", "permission_mode": "yolo"},
+     "permission_mode", "Input should be"),
+    ({"instructions": "echo x", "engine": "script", "permission_mode": "plan"},
+     "permission_mode", "Claude Code option"),
+    ({"instructions": "x", "from_run": "abc", "fresh": "yes"}, "fresh", "valid boolean"),
 ]
 
 

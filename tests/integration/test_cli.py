@@ -162,3 +162,6 @@ def test_run_errors_name_the_cli_options(stack: FerryStack) -> None:
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
     assert "--max-cost:" in bad.stderr and "--branch:" in bad.stderr, bad.stderr
     assert "max_cost_usd" not in bad.stderr
+    plan = stack.cli("run", "echo x", "--engine", "script", "--plan-only")
+    assert plan.returncode == 1 and "--permission-mode:" in plan.stderr, plan.stderr
+    assert "Claude Code option" in plan.stderr

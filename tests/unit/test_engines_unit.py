@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from activities.engines.base import EngineTurn
-from activities.engines.claude_code import ClaudeCode, ClaudeCodePlan
+from activities.engines.claude_code import ClaudeCode, ClaudeCodeApi, ClaudeCodeSubscription
 from activities.engines.codex import Codex
 from activities.secrets import load_secrets, redact
 from ferry.settings import Settings
@@ -19,8 +19,12 @@ def test_claude_command_and_resume() -> None:
     assert argv[argv.index("--max-turns") + 1] == "5" and "--resume" not in argv
     again = ClaudeCode().command(EngineTurn(prompt="next", session_id="s1"))
     assert again[again.index("--resume") + 1] == "s1"
-    plan = ClaudeCodePlan().command(EngineTurn(prompt="p"))
-    assert plan[plan.index("--permission-mode") + 1] == "plan"
+    assert ClaudeCode().command(EngineTurn(prompt="p"))[5:7] == ["--permission-mode",
+                                                                 "bypassPermissions"]
+    # Read-only planning is an option of every Claude Code engine, not an engine.
+    for engine in (ClaudeCode(), ClaudeCodeSubscription(), ClaudeCodeApi()):
+        plan = engine.command(EngineTurn(prompt="p", permission_mode="plan"))
+        assert plan[plan.index("--permission-mode") + 1] == "plan"
     # A prompt that looks like a flag, or a session id that is not a plain token, is data.
     tricky = ClaudeCode().command(EngineTurn(prompt="--model=evil", session_id="--debug x"))
     assert tricky[-2:] == ["--", "--model=evil"] and "--resume" not in tricky
@@ -103,3 +107,18 @@ def test_secrets_file_and_redaction(tmp_path: Path, monkeypatch) -> None:
     assert found["ANTHROPIC_API_KEY"] == "sk-from-file-123" and found["CODEX_API_KEY"] == "codex-env-456"
     assert redact({"a": ["x sk-from-file-123 y"], "b": 3}, ["sk-from-file-123"]) == {
         "a": ["x [REDACTED] y"], "b": 3}
+
+
+def test_claude_engines_by_who_pays() -> None:
+    from activities.gateway.model_gateway import OAUTH_BETA, credential_headers
+
+    both = {"ANTHROPIC_API_KEY": "sk-ant-key", "CLAUDE_CODE_OAUTH_TOKEN": "sk-ant-oat-token"}
+    assert ClaudeCodeSubscription().name == "claude-code-plan"
+    assert ClaudeCodeSubscription().credentials == ("CLAUDE_CODE_OAUTH_TOKEN",)
+    assert ClaudeCodeApi().name == "claude-code-api"
+    assert ClaudeCodeApi().credentials == ("ANTHROPIC_API_KEY",)
+    assert credential_headers("anthropic", both) == {"x-api-key": "sk-ant-key"}  # API key first
+    assert credential_headers("anthropic", both, ["CLAUDE_CODE_OAUTH_TOKEN"]) == {
+        "authorization": "Bearer sk-ant-oat-token", "anthropic-beta": OAUTH_BETA}
+    assert credential_headers("anthropic", {"ANTHROPIC_API_KEY": "k"},
+                              ["CLAUDE_CODE_OAUTH_TOKEN"]) is None  # never the other kind

@@ -103,6 +103,7 @@ class TurnsMixin(RunBase):
                             session_id=st.session_id, model=self.spec.model,
                             effort=self.spec.effort, time_limit=self._turn_time_limit(),
                             engine_max_turns=self.spec.engine_max_turns,
+                            permission_mode=self.spec.permission_mode,
                             index_offset=st.commands_total,
                             answers=st.pending_answers if first else None,
                             env=self.spec.env, output_used=st.output_bytes,

@@ -1,9 +1,8 @@
 // Runs: a board by status (a column per status, with counts) or a list, filtered by
 // status, engine, target, schedule and title text; newest first; refreshed live.
-import {$, STATUSES, ago, badge, esc, label} from "./util.js";
+import {$, STATUSES, engineOptions, ago, badge, esc, label} from "./util.js";
 import {api} from "./api.js";
 
-const ENGINES = ["script", "claude-code", "claude-code-plan", "codex", "openai", "auto"];
 const POLL_MS = 2000;
 
 function card(r) {
@@ -27,7 +26,7 @@ export async function boardView(root, _params, loc) {
     <form class="filters" id="filters" role="search">
       <input id="q" name="q" type="search" placeholder="Search titles  ( / )" aria-label="Search titles">
       <select name="status" aria-label="Status"><option value="">any status</option>${STATUSES.map(s => `<option value="${s}">${label(s)}</option>`).join("")}</select>
-      <select name="engine" aria-label="Engine"><option value="">any engine</option>${ENGINES.map(s => `<option>${s}</option>`).join("")}</select>
+      <select name="engine" aria-label="Engine"><option value="">any engine</option>${engineOptions()}</select>
       <select name="target" aria-label="Target"><option value="">any target</option></select>
       <select name="schedule" aria-label="Schedule"><option value="">any schedule</option></select>
     </form>

@@ -49,11 +49,12 @@ export async function newRunView(root, _params, loc) {
       ${field("instructions", "Instructions", `<textarea name="instructions" id="instructions" rows="7" placeholder="What should the agent do? For the script engine: a shell script, one command per line."></textarea>`, "Ctrl+Enter starts the Run.")}
       <div class="grid">
         ${field("title", "Title", `<input name="title" id="title" maxlength="200" placeholder="From the instructions if empty">`)}
-        ${field("engine", "Engine", `<select name="engine" id="engine"><option value="script">script (shell commands)</option><option value="auto">auto</option><option>claude-code</option><option>claude-code-plan</option><option>codex</option><option value="openai">openai (built-in, any OpenAI-compatible API)</option></select>`,
+        ${field("engine", "Engine", `<select name="engine" id="engine"><option value="script">Script (shell commands)</option><option value="auto">auto</option><option value="claude-code-plan">Claude Code — Plan (subscription)</option><option value="claude-code-api">Claude Code — API credits</option><option value="claude-code">Claude Code (whichever the worker has)</option><option value="codex">Codex</option><option value="openai">Built-in (OpenAI-compatible)</option></select>`,
           `auto picks the first usable of ${esc(priority)} on the worker.`)}
         ${field("mode", "Mode", `<select name="mode"><option value="">interactive (asks questions)</option><option value="autonomous">autonomous (uses defaults)</option></select>`)}
         ${field("target", "Target", `<select name="target" id="target"><option value="">any healthy host</option></select>`)}
         ${field("model", "Model", `<input name="model" placeholder="engine default">`)}
+        ${field("permission_mode", "Claude Code permissions", `<select name="permission_mode"><option value="">edit freely (default)</option><option value="plan">plan only: read, edit nothing</option><option value="acceptEdits">accept edits</option><option value="default">ask (default mode)</option></select>`)}
         ${field("effort", "Effort", `<select name="effort"><option value="">default</option><option>low</option><option>medium</option><option>high</option></select>`)}
         ${field("repo", "Repository", `<input name="repo" id="repo" placeholder="https://github.com/org/repo.git or a path on the host">`)}
         ${field("branch", "Branch", `<input name="branch" id="branch" placeholder="the repository's default">`)}

@@ -1,7 +1,7 @@
 // Schedules: the list with next fire times, create and edit (cron with a preview of its
 // next times, interval, or one time), pause / resume / run now / delete, and each
 // schedule's recent Runs.
-import {$, $$, ago, badge, esc, formValues, when} from "./util.js";
+import {$, $$, ago, badge, engineOptions, esc, formValues, when} from "./util.js";
 import {api} from "./api.js";
 import {navigate} from "./main.js";
 
@@ -58,7 +58,7 @@ function scheduleForm(existing) {
     <label class="field"><span>Instructions</span><textarea name="instructions" id="s-instructions" rows="4">${esc(r.instructions ?? "")}</textarea></label>
     <div class="grid">
       <label class="field"><span>Title</span><input name="title" value="${esc(r.title ?? "")}"></label>
-      <label class="field"><span>Engine</span><select name="engine">${["script", "auto", "claude-code", "claude-code-plan", "codex", "openai"].map(e => `<option ${r.engine === e ? "selected" : ""}>${e}</option>`).join("")}</select></label>
+      <label class="field"><span>Engine</span><select name="engine">${engineOptions(r.engine || "script")}</select></label>
       <label class="field"><span>Target (a scheduled Run runs unattended on one host)</span><select name="target" id="s-target">${r.target ? `<option>${esc(r.target)}</option>` : ""}</select></label>
       <label class="field"><span>Repository</span><input name="repo" value="${esc(r.repo ?? "")}"></label>
       <label class="field"><span>Branch</span><input name="branch" value="${esc(r.branch ?? "")}"></label>

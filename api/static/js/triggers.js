@@ -1,6 +1,6 @@
 // Triggers: webhooks that start Runs. The list with each hook's URL and filter, create
 // (the secret is shown only here, when chosen), delete, and a signed test delivery.
-import {$, $$, esc, formValues} from "./util.js";
+import {$, $$, engineOptions, esc, formValues} from "./util.js";
 import {api} from "./api.js";
 
 async function sign(secret, body) {
@@ -15,7 +15,7 @@ export async function triggersView(root) {
       <form id="trigform" class="newrun" novalidate><div class="grid">
         <label class="field"><span>Name</span><input name="name" id="t-name" placeholder="github-issues"></label>
         <label class="field"><span>Secret (8+ characters, shared with the sender)</span><input name="secret" id="t-secret" type="password" autocomplete="new-password"></label>
-        <label class="field"><span>Engine</span><select name="engine">${["script", "auto", "claude-code", "codex", "openai"].map(e => `<option>${e}</option>`).join("")}</select></label>
+        <label class="field"><span>Engine</span><select name="engine">${engineOptions("script")}</select></label>
         <label class="field"><span>Target (the host its Runs run on)</span><select name="target" id="t-target"></select></label>
         <label class="field"><span>Repository</span><input name="repo"></label>
         <label class="field"><span>Branch</span><input name="branch"></label>

@@ -10,6 +10,14 @@ export function esc(s) {
 export const num = (n) => Number.isFinite(n) ? String(n) : "?";
 export function safeUrl(u) { return /^https?:\/\//i.test(String(u || "")) ? esc(u) : "#"; }
 
+// Engines by the names people choose them by (who pays, for Claude Code).
+export const ENGINES = [["script", "Script"], ["claude-code-plan", "Claude Code — Plan"],
+  ["claude-code-api", "Claude Code — API credits"], ["claude-code", "Claude Code (either)"],
+  ["codex", "Codex"], ["openai", "Built-in (OpenAI-compatible)"], ["auto", "auto"]];
+export function engineOptions(selected) {
+  return ENGINES.map(([v, l]) => `<option value="${v}" ${v === selected ? "selected" : ""}>${l}</option>`).join("");
+}
+
 export const STATUSES = ["pending", "in_progress", "waiting_for_input", "completed", "failed", "cancelled"];
 export const FINISHED = new Set(["completed", "failed", "cancelled"]);
 export const label = (s) => String(s ?? "").replace(/_/g, " ");

@@ -15,7 +15,7 @@ from temporalio.client import WorkflowQueryFailedError
 from temporalio.service import RPCError
 
 from api import security
-from api.routes import health, runs, schedules, targets
+from api.routes import engines, health, runs, schedules, targets
 from api.run_service import InvalidRun, RunConflict, RunNotFound, RunService
 from api.schedule_service import ScheduleService, TriggerService, TriggerStore
 from ferry import __version__
@@ -108,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(runs.router)
     app.include_router(targets.router)
+    app.include_router(engines.router)
     app.include_router(schedules.schedules)
     app.include_router(schedules.triggers)
     app.include_router(schedules.hooks)

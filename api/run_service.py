@@ -60,7 +60,7 @@ from ferry.models.common import (
     keeper_id_for,
     workflow_id_for,
 )
-from ferry.models.hosts import TargetPublic
+from ferry.models.hosts import ENGINE_LABELS, EngineInfo, TargetPublic
 from ferry.models.state import KeeperClaim, RunSpec, RunWorkflowInput
 from ferry.models.steps import Step
 from ferry.questions import AnswersIn
@@ -218,6 +218,7 @@ class RunService:
                      extra_attrs: list[SearchAttributePair] | None = None,
                      reject_duplicate: bool = False) -> RunPublic:
         spec = await self.spec_for(body, run_id or new_run_id())
+        await self.check_engine(spec)
         await self.client.start_workflow(
             WORKFLOW_TYPE,
             RunWorkflowInput(spec=spec),
@@ -621,6 +622,47 @@ class RunService:
                 from e
         return ReleaseResult(run_id=run_id, released=True,
                              detail="the DevBox is being removed")
+
+    async def engines(self) -> list[EngineInfo]:
+        """Each engine, and whether the healthy worker hosts can run it (and why not)."""
+        targets = [t for t in await read_targets(self.client) if is_healthy(t)]
+        out = []
+        for name, label in ENGINE_LABELS.items():
+            if name == "auto":
+                hosts = [t.host for t in targets if any(s.available for n, s in t.engines.items()
+                                                        if n != "script")]
+                out.append(EngineInfo(name=name, label=label, available=bool(hosts), hosts=hosts,
+                                      reason=None if hosts else "no agent engine can run on "
+                                      "any healthy worker host"))
+                continue
+            hosts = [t.host for t in targets if name not in t.engines or t.engines[name].available]
+            reasons = sorted({r for t in targets if name in t.engines
+                              for r in (t.engines[name].missing_credential,
+                                        t.engines[name].missing_cli) if r})
+            out.append(EngineInfo(name=name, label=label, available=bool(hosts), hosts=hosts,
+                                  reason=None if hosts else "; ".join(reasons) or
+                                  "no healthy worker host"))
+        return out
+
+    async def check_engine(self, spec: RunSpec) -> None:
+        """Refuse a Run for an engine no eligible host can run (missing credential, or the CLI
+        missing from the default image); a Run naming its own image is only checked for
+        credentials. Hosts that have not said which engines they run are not judged."""
+        if spec.engine in ("script", "auto"):
+            return
+        hosts = [t for t in await read_targets(self.client) if is_healthy(t)
+                 and (spec.target is None or t.host == spec.target)]
+        judged = [t.engines[spec.engine] for t in hosts if spec.engine in t.engines]
+        if not judged or len(judged) < len(hosts):
+            return
+        usable = [s for s in judged if s.available
+                  or (spec.image and s.missing_credential is None)]
+        if usable:
+            return
+        why = sorted({s.missing_credential or s.missing_cli or "" for s in judged} - {""})
+        where = f"on {spec.target}" if spec.target else "on any healthy worker host"
+        raise InvalidRun("engine", f"the {spec.engine} engine cannot run {where}: "
+                                   f"{'; '.join(why)}")
 
     async def targets(self) -> list[TargetPublic]:
         return [TargetPublic(**t.model_dump(), healthy=is_healthy(t))

@@ -9,6 +9,43 @@ from pydantic import BaseModel, ConfigDict, Field
 from ferry.models.common import Network
 
 
+class EngineStatus(BaseModel):
+    """Whether a worker host can run an engine, and if not, why."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    available: bool
+    """It can: the CLI is in its default DevBox image and a credential is on the worker."""
+    missing_credential: str | None = None
+    """Which credential the worker lacks (e.g. `set CLAUDE_CODE_OAUTH_TOKEN on the worker`)."""
+    missing_cli: str | None = None
+    """Why the CLI is not there (it may still be in another image a Run names)."""
+
+
+ENGINE_LABELS = {
+    "claude-code-plan": "Claude Code — Plan", "claude-code-api": "Claude Code — API credits",
+    "claude-code": "Claude Code (either credential)", "codex": "Codex",
+    "openai": "Built-in (OpenAI-compatible)", "script": "Script", "auto": "auto",
+}
+
+
+class EngineInfo(BaseModel):
+    """`GET /engines`: an engine, and whether this worker pool can run it."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    name: str
+    """What `engine` takes."""
+    label: str
+    """Its name in the product."""
+    available: bool
+    """A healthy worker host can run it."""
+    hosts: list[str] = Field(default_factory=list)
+    """The healthy hosts that can."""
+    reason: str | None = None
+    """Why none can (the missing credential or CLI)."""
+
+
 class Target(BaseModel):
     """A worker host that is polling, with the DevBox images it has."""
 
@@ -21,6 +58,8 @@ class Target(BaseModel):
     backend: str
     """`docker` or `local`."""
     images: list[str] = Field(default_factory=list)
+    engines: dict[str, EngineStatus] = Field(default_factory=dict)
+    """Each engine: whether this host can run it, and why not."""
     """DevBox images it has."""
     default_image: str | None = None
     """The image Runs get by default."""

@@ -314,3 +314,24 @@ def test_ferry_run_watch_shows_the_agents_steps(
     refused = cstack.cli("run", "--engine", "claude-code", "--network", "none", "poem")
     assert refused.returncode != 0 and "network" in refused.stderr, refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_engines_say_what_this_worker_pool_can_run(cstack: FerryStack) -> None:
+    """Only an API key on this worker: Claude Code on API credits runs, on a subscription
+    it cannot, and asking for it is refused naming the missing credential."""
+    with cstack.client() as c:
+        engines = {e["name"]: e for e in c.get("/engines").json()}
+        assert engines["claude-code-api"]["available"]
+        assert engines["claude-code-api"]["label"] == "Claude Code — API credits"
+        assert engines["claude-code"]["available"]
+        plan = engines["claude-code-plan"]
+        assert not plan["available"] and "CLAUDE_CODE_OAUTH_TOKEN" in plan["reason"], plan
+        assert plan["label"] == "Claude Code — Plan"
+        assert not engines["openai"]["available"] and "FERRY_OPENAI_BASE_URL" in engines["openai"]["reason"]
+        assert engines["script"]["available"]
+        before = c.get("/runs", params={"limit": 500}).json()["runs"]
+        r = c.post("/runs", json={"instructions": "plan it", "engine": "claude-code-plan"})
+        assert r.status_code == 422, r.text
+        assert r.json()["detail"][0]["loc"][-1] == "engine"
+        assert "CLAUDE_CODE_OAUTH_TOKEN" in r.json()["detail"][0]["msg"]
+        assert c.get("/runs", params={"limit": 500}).json()["runs"] == before

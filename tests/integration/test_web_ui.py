@@ -307,3 +307,13 @@ def test_triggers_page_creates_tests_and_deletes(stack: FerryStack, page: Page) 
     page.once("dialog", lambda d: d.accept())
     card.locator("[data-del]").click()
     expect(page.locator("section[data-name=ui-hook]")).to_have_count(0, timeout=10000)
+
+
+def test_the_engine_picker_shows_what_the_workers_can_run(stack: FerryStack, page: Page) -> None:
+    page.goto(stack.api_url + "/ui/new")
+    plan = page.locator("#engine option[value=claude-code-plan]")
+    expect(plan).to_contain_text("Claude Code — Plan", timeout=10000)
+    # This test stack's worker holds no model credential.
+    expect(plan).to_contain_text("unavailable: set CLAUDE_CODE_OAUTH_TOKEN", timeout=10000)
+    expect(plan).to_be_disabled()
+    expect(page.locator("#engine option[value=script]")).to_be_enabled()

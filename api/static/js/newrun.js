@@ -95,6 +95,16 @@ export async function newRunView(root, _params, loc) {
     $("#target").insertAdjacentHTML("beforeend", ts.map(t =>
       `<option value="${esc(t.host)}">${esc(t.host)} — ${t.healthy ? "healthy" : "not seen lately"}</option>`).join(""));
   }).catch(() => {});
+  // What this worker pool can run: engines no healthy host can run are shown, disabled,
+  // with the reason (a missing credential or CLI).
+  api("GET", "/engines").then(list => {
+    for (const e of list) {
+      const opt = [...form.elements.engine.options].find(o => o.value === e.name);
+      if (!opt || e.available) continue;
+      opt.disabled = true;
+      opt.textContent += ` — unavailable: ${e.reason}`;
+    }
+  }).catch(() => {});
   $("#instructions").addEventListener("keydown", (e) => {
     if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); form.requestSubmit(); }
   });

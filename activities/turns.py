@@ -282,7 +282,8 @@ class TurnActivities:
             return outcome
         calls = [CallUsage(model=c.model, input_tokens=c.input_tokens,
                            output_tokens=c.output_tokens, cache_read_tokens=c.cache_read_tokens,
-                           cache_write_tokens=c.cache_write_tokens, cost_usd=round(c.cost_usd, 6))
+                           cache_write_tokens=c.cache_write_tokens, cost_usd=round(c.cost_usd, 6),
+                           billed=c.billed)
                  for c in grant.calls]
         usage = Usage(input_tokens=grant.input_tokens, output_tokens=grant.output_tokens,
                       cost_usd=round(grant.cost_usd, 6))

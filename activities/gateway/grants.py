@@ -34,6 +34,9 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
 
 
+SUBSCRIPTION = ["CLAUDE_CODE_OAUTH_TOKEN"]
+
+
 class Call(BaseModel):
     ts: datetime
     provider: str
@@ -44,6 +47,7 @@ class Call(BaseModel):
     cache_write_tokens: int
     cost_usd: float
     status: int
+    billed: bool = True
 
 
 class Denial(BaseModel):
@@ -166,7 +170,9 @@ class GrantBook:
         return f"budget max_cost_usd reached: spent ${spent:.4f} of ${grant.max_cost_usd:.4f}"
 
     def charge(self, grant: Grant, provider: str, usage: Usage, status: int) -> float:
-        cost = usage.cost(self.prices) if status < 400 else 0.0
+        # A subscription pays for its calls: tokens are counted, nothing is billed per call.
+        billed = grant.credentials != SUBSCRIPTION
+        cost = usage.cost(self.prices) if status < 400 and billed else 0.0
         grant.calls_total += 1
         grant.cost_usd += cost
         grant.input_tokens += usage.input + usage.cache_read + usage.cache_write
@@ -175,7 +181,8 @@ class GrantBook:
             grant.calls.append(Call(
                 ts=_now(), provider=provider, model=usage.model, input_tokens=usage.input,
                 output_tokens=usage.output, cache_read_tokens=usage.cache_read,
-                cache_write_tokens=usage.cache_write, cost_usd=cost, status=status))
+                cache_write_tokens=usage.cache_write, cost_usd=cost, status=status,
+                billed=billed))
         left = grant.budget_left()
         if left is not None and left <= 0 and grant.exhausted is None:
             grant.exhausted = self._budget_reason(grant)

@@ -46,7 +46,9 @@ class CallUsage(BaseModel):
     cache_write_tokens: int = 0
     """Prompt tokens written to the provider's cache."""
     cost_usd: float = 0.0
-    """What the call cost, in US dollars."""
+    """What the call cost, in US dollars (0 when it was not billed per call)."""
+    billed: bool = True
+    """False for calls paid by a subscription (Claude Code — Plan): tokens count, dollars do not."""
 
 
 class TurnUsage(Usage):

@@ -49,6 +49,14 @@ def test_each_claude_engine_is_paid_by_its_own_credential(bstack: FerryStack,
         assert done["status"] == "completed", done
         seen[engine] = [r["headers"] for r in anthropic.requests[before:]]
         assert seen[engine], f"{engine} made no model call"
+        # Usage is recorded for both; only API credits are billed per call.
+        calls = [c for t in done["turn_usage"] for c in t["calls"]]
+        assert calls and all(c["input_tokens"] > 0 for c in calls), done["turn_usage"]
+        if engine == "claude-code-plan":
+            assert all(not c["billed"] and c["cost_usd"] == 0 for c in calls)
+            assert done["usage"]["cost_usd"] == 0 and done["usage"]["input_tokens"] > 0
+        else:
+            assert all(c["billed"] and c["cost_usd"] > 0 for c in calls)
         for secret in (API_KEY, OAUTH):
             bstack.assert_secret_nowhere(run["id"], secret)
     for headers in seen["claude-code-plan"]:

@@ -58,9 +58,9 @@ class Target(BaseModel):
     backend: str
     """`docker` or `local`."""
     images: list[str] = Field(default_factory=list)
+    """DevBox images it has."""
     engines: dict[str, EngineStatus] = Field(default_factory=dict)
     """Each engine: whether this host can run it, and why not."""
-    """DevBox images it has."""
     default_image: str | None = None
     """The image Runs get by default."""
     seen_at: datetime

@@ -8,8 +8,8 @@ const POLL_MS = 2000;
 function card(r) {
   return `<a class="card ${r.status === "waiting_for_input" ? "waiting" : ""}" href="/ui/runs/${esc(encodeURIComponent(r.id))}" data-nav data-id="${esc(r.id)}">
     <div class="t">${esc(r.title || "(untitled)")}</div>
-    <div class="meta"><code>${esc(r.id.slice(0, 8))}</code> · ${esc(r.engine)}${r.target && r.target !== "any" ? " · " + esc(r.target) : ""}
-      ${r.schedule_id ? ` · <span class="tag">⏱ ${esc(r.schedule_id)}</span>` : ""} · <time datetime="${esc(r.created_at)}">${esc(ago(r.created_at))}</time></div></a>`;
+    <div class="meta"><code>${esc(r.id.length > 14 ? r.id.slice(0, 13) + "…" : r.id)}</code> · ${esc(r.engine)}${r.target && r.target !== "any" ? " · " + esc(r.target) : ""}
+      ${r.schedule_id ? ` · <span class="tag">schedule ${esc(r.schedule_id)}</span>` : ""} · <time datetime="${esc(r.created_at)}">${esc(ago(r.created_at))}</time></div></a>`;
 }
 
 export async function boardView(root, _params, loc) {

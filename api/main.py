@@ -19,7 +19,8 @@ from api.routes import engines, health, runs, schedules, targets
 from api.run_service import InvalidRun, RunConflict, RunNotFound, RunService
 from api.schedule_service import ScheduleService, TriggerService, TriggerStore
 from ferry import __version__
-from ferry.artifact_store import ArtifactStore, UnsafePath
+from ferry.artifact_backends import StoreUnavailable
+from ferry.artifact_store import UnsafePath, open_store, open_trigger_blobs
 from ferry.settings import LOOPBACK_HOSTS, Settings, SettingsError, get_settings
 from ferry.temporal_client import connect
 
@@ -54,6 +55,9 @@ def add_error_handlers(app: FastAPI) -> None:
     async def unsafe_path(request: Request, exc: Exception) -> Response:
         return JSONResponse({"detail": str(exc)}, status_code=400)
 
+    async def store_unavailable(request: Request, exc: Exception) -> Response:
+        return JSONResponse({"detail": str(exc)}, status_code=503)
+
     async def temporal_unavailable(request: Request, exc: Exception) -> Response:
         return JSONResponse({"detail": f"Temporal could not answer: {exc}"}, status_code=503)
 
@@ -63,6 +67,7 @@ def add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RunConflict, conflict)
     app.add_exception_handler(InvalidRun, invalid)
     app.add_exception_handler(UnsafePath, unsafe_path)
+    app.add_exception_handler(StoreUnavailable, store_unavailable)
 
 
 DOCS_ASSETS = "/docs-assets"
@@ -83,13 +88,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         client = await connect(settings)
-        store = ArtifactStore(settings.artifacts_dir)
+        store = open_store(settings)
         app.state.client = client
         app.state.store = store
         app.state.runs = RunService(client, settings, store)
         app.state.schedules = ScheduleService(app.state.runs)
         app.state.triggers = TriggerService(app.state.runs,
-                                            TriggerStore(settings.data_path / "triggers"))
+                                            TriggerStore(open_trigger_blobs(settings)))
         yield
 
     app = FastAPI(

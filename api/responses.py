@@ -55,7 +55,9 @@ class ArtifactInfo(BaseModel):
 
 
 class ArtifactList(BaseModel):
-    artifacts: list[ArtifactInfo] = Field(description="Every stored file of the Run.")
+    artifacts: list[ArtifactInfo] = Field(description="The Run's stored files, in path order.")
+    next_after: str | None = Field(default=None, description=(
+        "More files follow: pass this as `after` for the next page (null on the last page)."))
 
 
 class DiffOut(BaseModel):

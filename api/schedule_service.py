@@ -5,9 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from jinja2 import ChainableUndefined, TemplateError, TemplateSyntaxError
@@ -35,6 +33,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.run_service import InvalidRun, RunConflict, RunNotFound, RunService
 from ferry import search_attributes as sa
+from ferry.artifact_backends import Blobs
 from ferry.inputs import MAX_ENV_VALUE, MAX_ENV_VARS
 from ferry.models.api import RunCreate
 from ferry.models.common import workflow_id_for
@@ -234,38 +233,40 @@ class ScheduleService:
 
 
 class TriggerStore:
-    """Triggers live in files under the data dir (0600): their secrets stay out of history."""
+    """Triggers live as `triggers/<name>.json` in the deployment's shared store (owner-only
+    files under the data dir, or object storage), so every API replica sees the same ones;
+    their secrets stay out of workflow history."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self, blobs: Blobs) -> None:
+        self.blobs = blobs
 
-    def path(self, name: str) -> Path:
-        return self.root / f"{name}.json"
+    @staticmethod
+    def key(name: str) -> str:
+        return f"triggers/{name}.json"
 
     def save(self, body: TriggerCreate) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        if self.path(body.name).exists():
+        if self.blobs.size(self.key(body.name)) is not None:
             raise RunConflict(f"a trigger named {body.name!r} exists already")
-        tmp = self.path(body.name).with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(body.model_dump_json())
-        tmp.replace(self.path(body.name))
+        self.blobs.put(self.key(body.name), body.model_dump_json().encode())
 
     def get(self, name: str) -> TriggerCreate:
-        if not self.path(name).is_file():
+        data = self.blobs.get(self.key(name))
+        if data is None:
             raise _trigger_not_found(name)
-        return TriggerCreate.model_validate_json(self.path(name).read_text())
+        return TriggerCreate.model_validate_json(data)
 
     def all(self) -> list[TriggerCreate]:
-        if not self.root.is_dir():
-            return []
-        return [TriggerCreate.model_validate_json(p.read_text()) for p in sorted(self.root.glob("*.json"))]
+        out = []
+        for key, _ in self.blobs.scan("triggers"):
+            data = self.blobs.get(key) if key.endswith(".json") else None
+            if data is not None:
+                out.append(TriggerCreate.model_validate_json(data))
+        return out
 
     def delete(self, name: str) -> None:
-        if not self.path(name).is_file():
+        if self.blobs.size(self.key(name)) is None:
             raise _trigger_not_found(name)
-        self.path(name).unlink()
+        self.blobs.delete([self.key(name)])
 
 
 def _trigger_not_found(name: str) -> RunNotFound:

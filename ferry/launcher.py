@@ -106,7 +106,8 @@ class Stack:
     def start(self) -> None:
         s = self.settings
         s.logs_dir.mkdir(parents=True, exist_ok=True)
-        s.artifacts_dir.mkdir(parents=True, exist_ok=True)
+        if not s.artifacts_url:
+            s.artifacts_dir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "FERRY_DATA_DIR": str(s.data_path)}
         env.setdefault("FERRY_WARM_POOL", str(UP_WARM_POOL))
         if not s.temporal_address:

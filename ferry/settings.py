@@ -23,6 +23,12 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FERRY_", extra="ignore")
 
     data_dir: Path = Field(default=Path("~/.local/share/ferry"))
+    # Where Runs' artifacts live: a local path (default: `artifacts/` under the data dir) or
+    # `s3://bucket/prefix` (credentials from the usual AWS_* variables). Every API replica and
+    # worker host of one deployment must name the same store.
+    artifacts_url: str | None = None
+    # An S3-compatible server that is not AWS (MinIO, Ceph, …), e.g. http://minio:9000.
+    s3_endpoint_url: str | None = None
 
     # Temporal
     temporal_address: str | None = None
@@ -63,6 +69,15 @@ class Settings(BaseSettings):
                          "proxy.golang.org,sum.golang.org,index.crates.io,static.crates.io")
     # Model prices (USD per million tokens) on top of the built-in table: JSON or a file.
     model_prices: str | None = None
+
+    @field_validator("artifacts_url")
+    @classmethod
+    def _artifacts_url_shape(cls, value: str | None) -> str | None:
+        if value and "://" in value and not value.startswith("s3://"):
+            raise ValueError("use a local path or s3://bucket/prefix")
+        if value and value.startswith("s3://") and not value[5:].split("/", 1)[0]:
+            raise ValueError("s3:// needs a bucket name: s3://bucket/prefix")
+        return value or None
 
     @field_validator("model_prices")
     @classmethod

@@ -31,7 +31,7 @@ from activities.tickets import TicketActivities
 from activities.timeline_archive import ArchiveActivities
 from activities.turns import TurnActivities
 from activities.workspace import WorkspaceActivities
-from ferry.artifact_store import ArtifactStore
+from ferry.artifact_store import open_store
 from ferry.settings import Settings, SettingsError, get_settings
 from ferry.temporal_client import connect, ensure_search_attributes
 from workflows.devbox_keeper import DevBoxKeeper
@@ -43,7 +43,7 @@ log = logging.getLogger("ferry.worker")
 
 def build_workers(client: Client, settings: Settings, backend: DevBoxBackend,
                   gateway: GatewayService | None = None) -> list[Worker]:
-    store = ArtifactStore(settings.artifacts_dir)
+    store = open_store(settings)
     book = gateway.book if gateway else None
     devbox = DevBoxActivities(backend, book)
     turns = TurnActivities(settings, backend, store, client, book)
@@ -85,7 +85,6 @@ async def run_worker(settings: Settings) -> None:
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=64))
     client = await connect(settings)
     await ensure_search_attributes(client, settings.temporal_namespace)
-    settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
     backend = get_backend(settings)
     gateway = GatewayService(settings)
     await gateway.start()

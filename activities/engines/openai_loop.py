@@ -85,8 +85,8 @@ class ModelCallActivities:
         return f"openai/call-{call:04d}.json"
 
     def _load(self, run_id: str, call: int) -> dict[str, Any] | None:
-        path = self.store.path(run_id, self._path(call))
-        return json.loads(path.read_text()) if path.exists() else None
+        data = self.store.read_bytes(run_id, self._path(call))
+        return json.loads(data) if data is not None else None
 
     @activity.defn(name="model_call")
     async def model_call(self, inp: ModelCallInput) -> ModelCallResult:

@@ -13,7 +13,6 @@ import asyncio
 import json
 import logging
 import re
-import shutil
 import time
 from urllib.parse import urlsplit, urlunsplit
 
@@ -167,7 +166,7 @@ class WorkspaceActivities:
             return None, (f"Run {inp.restore_from}'s checkpoint is of branch "
                           f"{checkpoint.base_branch!r}, not {base_branch!r}")
         try:
-            checkpoints.fetch(self.store, git, checkpoint)
+            checkpoints.fetch(self.store, git, checkpoint, self.backend.layout(inp.run_id).scratch)
         except GitError as e:
             return None, f"Run {inp.restore_from}'s checkpoint could not be used: {e}"
         return checkpoint, None
@@ -297,7 +296,7 @@ class WorkspaceActivities:
         records = scratch / f"artifacts-{inp.attempt}.bin"
         records.unlink(missing_ok=True)
         # A collect starts from nothing: a retried or repeated one never adds to the last.
-        shutil.rmtree(self.store.path(inp.run_id, f"{prefix}/artifacts"), ignore_errors=True)
+        self.store.delete_tree(inp.run_id, f"{prefix}/artifacts")
         cap = int(self.settings.max_artifacts_bytes)
         # Half of what is left for the DevBox's side, the rest for the host's import.
         budget = exec_budget()

@@ -126,7 +126,7 @@ def _copy(f: BinaryIO, size: int, store: ArtifactStore, run_id: str, target: str
 
 def _stored(store: ArtifactStore, run_id: str, target: str) -> bool:
     try:
-        return store.path(run_id, target).is_file()
+        return store.exists(run_id, target)
     except (UnsafePath, OSError):
         return False
 

@@ -35,7 +35,7 @@ class CheckpointTooLarge(GitError):
 def discard(store: ArtifactStore, run_id: str) -> None:
     """Remove a Run's checkpoint (its metadata first: never metadata without a bundle)."""
     for rel in (META, BUNDLE):
-        store.path(run_id, rel).unlink(missing_ok=True)
+        store.delete(run_id, rel)
 
 
 def save(store: ArtifactStore, git: HostGit, scratch: Path, checkpoint: Checkpoint,
@@ -64,18 +64,25 @@ def save(store: ArtifactStore, git: HostGit, scratch: Path, checkpoint: Checkpoi
 
 def load(store: ArtifactStore, run_id: str) -> Checkpoint | None:
     try:
-        return Checkpoint.model_validate_json(store.path(run_id, META).read_bytes())
+        data = store.read_bytes(run_id, META)
+        return Checkpoint.model_validate_json(data) if data is not None else None
     except (OSError, ValidationError):
         return None
 
 
-def fetch(store: ArtifactStore, git: HostGit, checkpoint: Checkpoint) -> None:
-    """Import a checkpoint into this Run's host repository as RESTORE_REF."""
-    bundle = store.path(checkpoint.run_id, BUNDLE)
-    if not bundle.is_file():
-        raise GitError("its bundle is missing")
-    if git.fetch_bundle(bundle, CHECKPOINT_REF, RESTORE_REF) != checkpoint.commit:
-        raise GitError("its bundle does not hold the commit it names")
+def fetch(store: ArtifactStore, git: HostGit, checkpoint: Checkpoint, scratch: Path) -> None:
+    """Import a checkpoint into this Run's host repository as RESTORE_REF (the bundle is
+    copied from the store, which may be another machine's, into the host's scratch)."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    bundle = scratch / "restore.bundle"
+    bundle.unlink(missing_ok=True)
+    try:
+        if not store.download(checkpoint.run_id, BUNDLE, bundle):
+            raise GitError("its bundle is missing")
+        if git.fetch_bundle(bundle, CHECKPOINT_REF, RESTORE_REF) != checkpoint.commit:
+            raise GitError("its bundle does not hold the commit it names")
+    finally:
+        bundle.unlink(missing_ok=True)
 
 
 def now() -> datetime:

@@ -8,6 +8,7 @@ import json
 import mimetypes
 from collections.abc import AsyncIterator
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, status
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
@@ -16,7 +17,7 @@ from sse_starlette.sse import EventSourceResponse
 from api.deps import RunsDep, StoreDep
 from api.responses import COMMON, EVENTS, FILE, TEXT, ArtifactList, DiffOut, errors
 from api.security import INERT_CSP
-from ferry.artifact_store import UnsafePath
+from ferry.artifact_store import UnsafePath, safe_relative
 from ferry.models.api import (
     MessageIn,
     ReleaseResult,
@@ -179,15 +180,9 @@ async def get_logs(run_id: RunId, runs: RunsDep, store: StoreDep) -> StreamingRe
                 continue
             p = step.payload
             yield f"$ {p.get('command', '')}\n".encode()
-            path = None
-            try:
-                if p.get("output_path"):
-                    path = store.path(run_id, str(p["output_path"]))
-            except UnsafePath:
-                path = None
-            if path is not None and path.is_file():
-                with path.open("rb") as f:
-                    yield from iter(lambda: f.read(65536), b"")  # noqa: B023
+            output = store.chunks(run_id, str(p["output_path"])) if p.get("output_path") else None
+            if output is not None:
+                yield from output
                 if p.get("output_truncated"):
                     yield b"\n[... stored output truncated: the Run's output limit was reached ...]\n"
             else:
@@ -224,7 +219,7 @@ async def get_diff(
     format: Annotated[str, Query(pattern="^(text|json)$")] = "text",
 ):
     """The workspace diff against the base commit (new files included), per attempt."""
-    attempts = store.attempts(run_id)
+    attempts = await asyncio.to_thread(store.attempts, run_id)
     if not attempts:
         await runs.get(run_id)  # 404 for an unknown Run
         raise HTTPException(status.HTTP_404_NOT_FOUND,
@@ -233,23 +228,37 @@ async def get_diff(
     if n not in attempts:
         raise HTTPException(status.HTTP_404_NOT_FOUND,
                             detail=f"Run {run_id} has no attempt {n} (attempts: {attempts})")
-    diff = store.path(run_id, f"attempts/{n}/diff.patch").read_text(errors="replace")
+    raw = await asyncio.to_thread(store.read_bytes, run_id, f"attempts/{n}/diff.patch")
+    diff = (raw or b"").decode(errors="replace")
     if format == "json":
-        files = json.loads(store.path(run_id, f"attempts/{n}/files.json").read_text())
+        listed = await asyncio.to_thread(store.read_bytes, run_id, f"attempts/{n}/files.json")
+        files = json.loads(listed or b"[]")
         return JSONResponse({"attempt": n, "attempts": attempts, "files": files, "diff": diff},
                             headers=INERT)
     return PlainTextResponse(diff, headers={"X-Ferry-Attempt": str(n), **INERT})
 
 
 @router.get("/{run_id}/artifacts", response_model=ArtifactList, responses=errors(404))
-async def list_artifacts(run_id: RunId, runs: RunsDep, store: StoreDep) -> JSONResponse:
-    """Every stored file of the Run (outputs, diffs, artifacts, logs) with size and type."""
-    files = await asyncio.to_thread(store.list_files, run_id)
-    if not files:
+async def list_artifacts(
+    run_id: RunId, runs: RunsDep, store: StoreDep,
+    limit: Annotated[int, Query(ge=1, le=10_000, description="At most this many files.")] = 1000,
+    after: Annotated[str | None, Query(max_length=4096, description=(
+        "Start after this path: the `next_after` of the previous page."))] = None,
+) -> JSONResponse:
+    """The Run's stored files (outputs, diffs, artifacts, logs) with size and type, in path
+    order, a page at a time."""
+    try:
+        files = await asyncio.to_thread(store.list_files, run_id, limit + 1, after)
+    except UnsafePath as e:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail=f"after: {e}") from None
+    if not files and after is None:
         await runs.get(run_id)
+    more = len(files) > limit
+    files = files[:limit]
     for f in files:  # as served: a DevBox-made page is text here
         f["content_type"] = served_type(str(f["path"]))
-    return JSONResponse({"artifacts": files})
+    return JSONResponse({"artifacts": files,
+                         "next_after": files[-1]["path"] if more else None})
 
 
 SAFE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf",
@@ -271,13 +280,29 @@ def served_type(path: str) -> str:
              responses={200: FILE, **errors(404)}, operation_id="head_artifact")
 @router.get("/{run_id}/artifacts/{path:path}", response_class=FileResponse,
             responses={200: FILE, **errors(404)})
-async def get_artifact(run_id: RunId, path: str, store: StoreDep) -> FileResponse:
+async def get_artifact(run_id: RunId, path: str, store: StoreDep, request: Request
+                       ) -> StreamingResponse:
     """One stored file of a Run, e.g. a command's full output (`output_path` of an exec step).
 
-    Served as an attachment with a sandboxing CSP: it is the DevBox's data, never a page."""
-    target = store.path(run_id, path)
-    if not target.is_file():
+    Served as an attachment with a sandboxing CSP: it is the DevBox's data, never a page.
+    Streamed from the store (local or object storage), never loaded whole."""
+    safe_relative(path)  # an unsafe path is a 400 (UnsafePath's handler), not a 404
+    size = await asyncio.to_thread(store.size, run_id, path)
+    chunks = None
+    if size is not None and request.method != "HEAD":
+        chunks = await asyncio.to_thread(store.chunks, run_id, path)
+    if size is None or (request.method != "HEAD" and chunks is None):
         raise HTTPException(status.HTTP_404_NOT_FOUND,
                             detail=f"no artifact {path[:200]!r} in Run {run_id}")
-    return FileResponse(target, media_type=served_type(path), filename=target.name,
-                        content_disposition_type="attachment", headers=INERT)
+    headers = {**INERT, "Content-Length": str(size),
+               "Content-Disposition": attachment(path.rsplit("/", 1)[-1])}
+    return StreamingResponse(chunks or iter(()), media_type=served_type(path), headers=headers)
+
+
+def attachment(name: str) -> str:
+    """A Content-Disposition for a download, as Starlette's FileResponse writes it."""
+    quoted = quote(name)
+    if quoted != name:
+        return f"attachment; filename*=utf-8''{quoted}"
+    return f'attachment; filename="{name}"'
+

@@ -66,8 +66,9 @@ class FerryStack:
     def log(self, name: str) -> Path:
         return self.data_dir / "logs" / f"{name}.log"
 
-    def _spawn(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
-        fh = self.log(name).open("ab")
+    def _spawn(self, name: str, cmd: list[str], env: dict[str, str] | None = None,
+               log: Path | None = None) -> subprocess.Popen:
+        fh = (log or self.log(name)).open("ab")
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env={**self.env, **(env or {})},
                                 stdin=subprocess.DEVNULL, start_new_session=True)
         fh.close()
@@ -99,11 +100,19 @@ class FerryStack:
         proc = self._spawn(name, [sys.executable, "-m", "worker.main"], env)
         wait_for(lambda: b"ferry worker ready" in log.read_bytes()[start:], 60, name, proc, log)
 
-    def start_api(self) -> None:
-        proc = self._spawn("api", [sys.executable, "-m", "api.main"])
+    def start_api(self, name: str = "api", env: dict[str, str] | None = None,
+                  log: Path | None = None) -> str:
+        """An API process (more than one: give each a name and its own FERRY_API_PORT);
+        its URL. `log`: where its output goes (default: the stack's logs dir)."""
+        env = env or {}
+        settings = Settings(**{k[6:].lower(): v for k, v in {**self.env, **env}.items()
+                               if k.startswith("FERRY_")})
+        proc = self._spawn(name, [sys.executable, "-m", "api.main"], env, log)
         headers = self.auth_headers()
-        wait_for(lambda: httpx.get(f"{self.api_url}/healthz", headers=headers, timeout=2)
-                 .status_code == 200, 60, "API", proc, self.log("api"))
+        url = settings.api_url
+        wait_for(lambda: httpx.get(f"{url}/healthz", headers=headers, timeout=2)
+                 .status_code == 200, 60, "API", proc, log or self.log(name))
+        return url
 
     def auth_headers(self) -> dict[str, str]:
         token = self.env.get("FERRY_API_TOKEN")
@@ -127,7 +136,8 @@ class FerryStack:
             proc.wait()
 
     def stop(self) -> None:
-        for name in ["api", *[n for n in self.procs if n.startswith("worker")], "temporal"]:
+        for name in [*[n for n in self.procs if n.startswith("api")],
+                     *[n for n in self.procs if n.startswith("worker")], "temporal"]:
             self.stop_proc(name)
         self.remove_devboxes()
 

@@ -14,8 +14,8 @@ from fastapi.staticfiles import StaticFiles
 from temporalio.client import WorkflowQueryFailedError
 from temporalio.service import RPCError
 
-from api import security
-from api.routes import engines, health, runs, schedules, targets
+from api import observe, security
+from api.routes import engines, health, metrics, runs, schedules, targets
 from api.run_service import InvalidRun, RunConflict, RunNotFound, RunService
 from api.schedule_service import ScheduleService, TriggerService, TriggerStore
 from ferry import __version__
@@ -23,6 +23,7 @@ from ferry.artifact_backends import StoreUnavailable
 from ferry.artifact_store import UnsafePath, open_store, open_trigger_blobs
 from ferry.settings import LOOPBACK_HOSTS, Settings, SettingsError, get_settings
 from ferry.temporal_client import connect
+from ferry.tracing import setup_tracing
 
 
 class UnsafeBind(Exception):
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        setup_tracing("ferry-api")
         client = await connect(settings)
         store = open_store(settings)
         app.state.client = client
@@ -109,8 +111,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # A middleware, not a dependency, so /docs and /openapi.json are covered too.
     security.install(app, settings)
+    observe.install(app)
     add_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(runs.router)
     app.include_router(targets.router)
     app.include_router(engines.router)

@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     # registries); default: allowed only while the API listens on loopback.
     allow_local_repos: bool | None = None
 
+    # Where a worker serves `/metrics` (Prometheus); port 0: not served. The API serves its
+    # own on its port.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=9464, ge=0, le=65535)
+
     # Worker / DevBox
     worker_host: str = Field(default_factory=socket.gethostname)
     devbox_backend: str = "docker"

@@ -12,14 +12,20 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 
 from ferry import search_attributes
+from ferry.metrics import temporal_runtime
 from ferry.settings import Settings
+from ferry.tracing import tracing_interceptors
 
 
 async def connect(settings: Settings) -> Client:
+    """A client on the process's Temporal runtime (its SDK metrics go to `/metrics`),
+    tracing through OpenTelemetry when the OTEL_* variables turn it on."""
     return await Client.connect(
         settings.effective_temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=pydantic_data_converter,
+        runtime=temporal_runtime(),
+        interceptors=tracing_interceptors(),
     )
 
 

@@ -34,6 +34,8 @@ from activities.workspace import WorkspaceActivities
 from ferry.artifact_store import open_store
 from ferry.settings import Settings, SettingsError, get_settings
 from ferry.temporal_client import connect, ensure_search_attributes
+from ferry.tracing import flush_traces, setup_tracing
+from worker.metrics import MetricsInterceptor, serve_metrics
 from workflows.devbox_keeper import DevBoxKeeper
 from workflows.run.workflow import RunWorkflow
 from workflows.targets_workflow import TargetsWorkflow
@@ -59,6 +61,7 @@ def build_workers(client: Client, settings: Settings, backend: DevBoxBackend,
     shared = Worker(
         client,
         task_queue=settings.task_queue,
+        interceptors=[MetricsInterceptor()],
         workflows=[RunWorkflow, DevBoxKeeper, TargetsWorkflow],
         activities=[devbox.launch_devbox, archive.archive_steps, report.report_result,
                     report.write_run_record, report.mark_devboxes_removed,
@@ -68,6 +71,7 @@ def build_workers(client: Client, settings: Settings, backend: DevBoxBackend,
     host = Worker(
         client,
         task_queue=settings.host_task_queue,
+        interceptors=[MetricsInterceptor()],
         activities=[devbox.launch_devbox, devbox.teardown_devbox, devbox.hibernate_devbox,
                     devbox.wake_devbox, turns.follow_turn, turns.stop_turn, probe.probe_engines,
                     model.model_call, workspace.prepare_workspace,
@@ -83,9 +87,12 @@ def build_workers(client: Client, settings: Settings, backend: DevBoxBackend,
 async def run_worker(settings: Settings) -> None:
     # Activities do their blocking work (Docker, git, files) in threads: give them room.
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=64))
+    setup_tracing("ferry-worker")
     client = await connect(settings)
     await ensure_search_attributes(client, settings.temporal_namespace)
     backend = get_backend(settings)
+    metrics = serve_metrics(settings.metrics_host, settings.metrics_port, backend) \
+        if settings.metrics_port else None
     gateway = GatewayService(settings)
     await gateway.start()
     workers = build_workers(client, settings, backend, gateway)
@@ -108,6 +115,9 @@ async def run_worker(settings: Settings) -> None:
         warm.cancel()
         await asyncio.to_thread(pool.drain)
     await gateway.stop()
+    if metrics is not None:
+        metrics.shutdown()
+    flush_traces()
 
 
 def main() -> None:

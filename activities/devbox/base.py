@@ -265,6 +265,10 @@ class DevBoxBackend(ABC):
         except OSError:
             return []
 
+    def devbox_counts(self) -> dict[str, int]:
+        """This host's DevBoxes by state (live, hibernated, warm), for the metrics."""
+        return {"live": len(self.run_ids()), "hibernated": 0, "warm": 0}
+
     def discard(self, run_id: str) -> None:
         """Remove whatever this host holds for a Run, knowing only its id (the reaper)."""
         self.remove_host_dir(run_id)

@@ -400,6 +400,17 @@ class DockerBackend(DevBoxBackend):
                 ids.add(name.removeprefix(prefix))
         return sorted(ids)
 
+    def devbox_counts(self) -> dict[str, int]:
+        counts = {"live": 0, "hibernated": 0, "warm": 0}
+        for c in self.client.containers.list(all=True, sparse=True, filters={
+                "label": f"{LABEL_HOST}={self.settings.worker_host}"}):
+            name = (c.attrs.get("Names") or ["/"])[0].lstrip("/")
+            if name.startswith(container_name(WARM_PREFIX)):
+                counts["warm"] += 1
+            elif name.startswith(container_name("")):
+                counts["live" if c.attrs.get("State") == "running" else "hibernated"] += 1
+        return counts
+
     def discard(self, run_id: str) -> None:
         self._discard(run_id, container_name(run_id))
 

@@ -26,6 +26,7 @@ from activities.engines.base import cap_payload, excerpt
 from activities.gateway.metering import Meter
 from activities.secrets import redact
 from ferry.artifact_store import ArtifactStore
+from ferry.metrics import count_model_call
 from ferry.models.activity_io import ModelCallInput, ModelCallResult
 from ferry.models.steps import CallUsage, StepIn, TurnOutcome, Usage
 from ferry.questions import QuestionSet
@@ -139,6 +140,7 @@ class ModelCallActivities:
         meter.absorb(response)
         used = meter.usage
         cost = round(used.cost(self.prices), 6)
+        count_model_call("openai", used, cost, 200, self.prices)
         call = CallUsage(model=used.model, input_tokens=used.input, output_tokens=used.output,
                          cache_read_tokens=used.cache_read, cost_usd=cost)
         return TurnOutcome(ok=True, num_turns=1, calls=[call], usage=Usage(

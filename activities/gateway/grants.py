@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError
 
+from ferry.metrics import count_model_call
 from ferry.pricing import Price, Usage
 
 log = logging.getLogger("ferry.gateway")
@@ -175,6 +176,7 @@ class GrantBook:
         cost = usage.cost(self.prices) if status < 400 and billed else 0.0
         grant.calls_total += 1
         grant.cost_usd += cost
+        count_model_call(provider, usage, cost, status, self.prices)
         grant.input_tokens += usage.input + usage.cache_read + usage.cache_write
         grant.output_tokens += usage.output
         if len(grant.calls) < MAX_CALLS:

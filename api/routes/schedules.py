@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from api.responses import COMMON, CronPreview, HookResult, errors
 from api.run_service import InvalidRun
 from api.schedule_service import ScheduleService, TriggerService, public_trigger
+from ferry.metrics import WEBHOOKS
 from ferry.schedules import (
     NAME_PATTERN,
     ScheduleCreate,
@@ -143,5 +144,11 @@ async def hook(name: Name, request: Request) -> JSONResponse:
     try:
         result = await _triggers(request).fire(name, raw, dict(request.headers))
     except PermissionError as e:
+        WEBHOOKS.labels("bad_signature").inc()
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail=str(e)) from e
+    except Exception:
+        WEBHOOKS.labels("error").inc()
+        raise
+    WEBHOOKS.labels("duplicate" if result.get("duplicate") else
+                    "started" if result.get("started") else "filtered").inc()
     return JSONResponse(result, status_code=202)

@@ -4,6 +4,7 @@ the methods the others define (RunWorkflow puts the parts together)."""
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from temporalio import workflow
@@ -23,6 +24,7 @@ class RunBase:
     _archiving: bool  # the archiver is writing a chunk
     _reviewing: bool  # an accept is running
     _reviewed: bool  # a review happened in this execution
+    _turn_started: datetime | None  # when this execution began the current turn
 
     if TYPE_CHECKING:
         def _add_step(self, step: StepIn) -> None: ...

@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from ferry.tickets import Ticket, parse_ticket_url
     from workflows.devbox_keeper import DevBoxKeeper
 
+from workflows.run import metrics
 from workflows.run.base import RunBase
 from workflows.run.options import (
     LAUNCH_TIMEOUT,
@@ -199,6 +200,7 @@ class LifecycleMixin(RunBase):
         st.keep_alive_until = until if keep else None
         await self._archive_all(archiver)
         st.phase = "done"
+        metrics.runs_finished(st.status.value, st.engine or self.spec.engine)
         record = RunRecord(run=self.details(), input=RunWorkflowInput(spec=self.spec, state=st),
                            execution=workflow.info().run_id)
         await workflow.execute_activity_method(ReportActivities.write_run_record, record,

@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from ferry.models.steps import StepIn, TurnCursor, TurnOutcome, TurnUsage
     from ferry.script_commands import split_script
 
+from workflows.run import metrics
 from workflows.run.base import RunBase
 from workflows.run.options import (
     RETRY,
@@ -78,6 +79,7 @@ class TurnsMixin(RunBase):
         st.turn_cursor = TurnCursor()
         st.turn_outcome = None
         st.phase = "turn"
+        self._turn_started = workflow.now()
 
     async def _follow_turn_slice(self) -> None:
         st = self.state
@@ -139,6 +141,8 @@ class TurnsMixin(RunBase):
     def _on_outcome(self, out: TurnOutcome, more: bool = False) -> None:
         """A turn ended: pause for questions, start the next turn, or report."""
         st = self.state
+        metrics.turn_ended(st.engine or self.spec.engine, self._turn_started)
+        self._turn_started = None
         st.turn_outcome = out
         st.running = None
         st.pending_answers = None

@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from ferry.script_commands import split_script
 
+from workflows.run import metrics
 from workflows.run.errors import error_text, host_gone
 from workflows.run.lifecycle import LifecycleMixin
 from workflows.run.projection import public_view
@@ -64,6 +65,7 @@ class RunWorkflow(LifecycleMixin, TurnsMixin, QuestionsMixin, ReviewMixin, Timel
         self._archiving = False
         self._reviewing = False
         self._reviewed = False
+        self._turn_started = None
 
     @workflow.run
     async def run(self, inp: RunWorkflowInput) -> RunPublic:
@@ -80,6 +82,7 @@ class RunWorkflow(LifecycleMixin, TurnsMixin, QuestionsMixin, ReviewMixin, Timel
                 st.pending_prompt = [self.spec.instructions]
             self._add_step(StepIn(kind="message", started_at=workflow.now(),
                                   payload={"role": "user", "text": self.spec.instructions}))
+            metrics.runs_started(self.spec.engine, self.spec.mode)
         archiver = asyncio.create_task(self._archive_loop())
         try:
             while st.phase != "done":

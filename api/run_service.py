@@ -53,6 +53,7 @@ from ferry.models.api import (
     TimelineTail,
 )
 from ferry.models.common import (
+    ANY_TARGET,
     KEEPER_CLAIMED,
     MAX_TITLE_CHARS,
     RunStatus,
@@ -261,7 +262,7 @@ class RunService:
         mode = body.mode or "interactive"
         if mode == "autonomous" and not body.target:
             raise InvalidRun("target", "an autonomous Run needs a target (a worker host from "
-                                       "GET /targets): nobody is there to pick one")
+                                       "GET /targets, or `any`): nobody is there to pick one")
         s = self.settings
         return RunSpec(
             id=run_id,
@@ -271,7 +272,8 @@ class RunService:
                                  else "Ticket " + (body.ticket_url or "")),
             title_given=bool(body.title) or (body.ticket_url is None),
             mode=mode,
-            target=body.target,
+            target=None if body.target == ANY_TARGET else body.target,
+            any_host=body.target == ANY_TARGET,
             image=body.image,
             from_run=body.from_run,
             restore_from=body.from_run if body.from_run and not body.fresh else None,
@@ -301,7 +303,7 @@ class RunService:
     async def _check_policy(self, body: RunCreate) -> None:
         """Inputs that could make the worker reach into its own host or network."""
         s = self.settings
-        if body.target is not None:
+        if body.target is not None and body.target != ANY_TARGET:
             known = [t.host for t in await read_targets(self.client)]
             if body.target not in known:
                 listed = ", ".join(sorted(known)) or "none registered yet"

@@ -43,7 +43,10 @@ class RunCreate(ApiInput):
     """Shown in lists (default: the first line of the instructions)."""
     mode: Mode | None = None
     """`interactive` (questions wait for a person) or `autonomous` (defaults are used; needs a target)."""
-    target: str | None = Field(default=None, description="Worker host to run on; any if unset.")
+    target: str | None = Field(default=None, description=(
+        "Worker host to run on. `any`: whichever healthy host takes it first (Runs spread "
+        "over the hosts; allowed for autonomous Runs). Unset: the only host, or an interactive "
+        "Run asks which when there are several."))
     image: str | None = Field(default=None, max_length=255,
                               description="DevBox image; the worker's default if unset.")
     from_run: str | None = Field(default=None, pattern=RUN_ID_PATTERN,

@@ -14,6 +14,8 @@ MAX_TITLE_CHARS = 200
 
 # ':' appears in Runs started by schedules (Temporal appends the fire time to the id).
 RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_:-]{0,63}$"
+# The target that lets Ferry place a Run on whichever healthy host takes it first.
+ANY_TARGET = "any"
 
 
 _RUN_ID_RE = re.compile(RUN_ID_PATTERN)

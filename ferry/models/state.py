@@ -33,6 +33,9 @@ class RunSpec(BaseModel):
     title: str
     mode: Mode = "interactive"
     target: str | None = None
+    # `target: any`: placed on whichever host takes the launch, never asked, even with
+    # several hosts up (and allowed for autonomous Runs).
+    any_host: bool = False
     image: str | None = None
     from_run: str | None = None
     restore_from: str | None = None  # the Run whose workspace checkpoint this one starts from

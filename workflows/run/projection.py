@@ -7,6 +7,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from ferry import search_attributes as sa
     from ferry.models.api import RunPublic
+    from ferry.models.common import ANY_TARGET
     from ferry.models.state import RunSpec, RunState
 
 
@@ -14,7 +15,8 @@ def public_view(spec: RunSpec, st: RunState) -> RunPublic:
         duration = st.worked_seconds if st.started_at else None
         return RunPublic(
             id=spec.id, title=st.title, status=st.status, engine=spec.engine, mode=spec.mode,
-            target=st.target, target_requested=spec.target, image=st.image, instructions=spec.instructions,
+            target=st.target, target_requested=ANY_TARGET if spec.any_host else spec.target,
+            image=st.image, instructions=spec.instructions,
             created_at=st.created_at, started_at=st.started_at, completed_at=st.completed_at,
             duration_seconds=duration, working_since=st.working_since, devboxes=st.devboxes,
             summary=st.summary, error=st.error,

@@ -49,7 +49,7 @@ class QuestionsMixin(RunBase):
         """Interactive Runs with no target pinned ask which one when several are up."""
         st = self.state
         st.phase = "launch"
-        if st.target is not None or self.spec.mode != "interactive":
+        if st.target is not None or self.spec.mode != "interactive" or self.spec.any_host:
             return
         if workflow.patched(LIST_TARGETS_LOCAL):
             # A local activity: no round trip through a task queue before the launch.

@@ -61,12 +61,21 @@ MAX_BATCH_BYTES = 128 * 1024
 RUNNER_START_GRACE = 30.0
 RUNNER_STALE_AFTER = 30.0
 START_FALLBACK_SECONDS = 1.0
+# How long a turn that ended waits for its model calls still answering before cutting them.
+LATE_CALL_SECONDS = 10.0
 DEATH_CHECK_SECONDS = 2.0  # how often a followed turn checks that its container lives
 EAGER_SECONDS, EAGER_POLL = 1.5, 0.02  # read every 20 ms for 1.5 s after a start or a step
 MAX_TAMPER_STEPS = 20  # forged lines shown per turn; the rest only counted
 MAX_TEXT = 8000
 # Engines named for who pays: their calls use that credential only.
-BILLED_BY = {"claude-code-plan": ["CLAUDE_CODE_OAUTH_TOKEN"], "claude-code-api": ["ANTHROPIC_API_KEY"]}
+
+
+def paid_by(engine: str) -> list[str]:
+    """What the engine's model calls may be paid with through the gateway, in order: its
+    adapter's own credentials. An engine without one (script; openai, which calls from the
+    worker) gets no model credential at all."""
+    adapter = ADAPTERS.get(engine)
+    return list(adapter.credentials) if adapter is not None else []
 SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH|SESSION|COOKIE",
                          re.IGNORECASE)
 
@@ -178,7 +187,7 @@ class TurnActivities:
                     if not outcome.ok:  # the runner may still be going (a voided turn)
                         await asyncio.to_thread(self.backend.stop_turn, inp.devbox, inp.turn_id)
                     if grant is not None:
-                        outcome = self._metered(inp, outcome)
+                        outcome = await self._metered(inp, outcome)
                     await flush(cursor)
                     return FollowTurnResult(cursor=cursor, outcome=outcome, stored_bytes=reader.stored)
                 if more:
@@ -240,7 +249,7 @@ class TurnActivities:
         return self.book.current(inp.run_id, inp.turn_id) or self.book.open(
             inp.run_id, inp.turn_id, max_cost_usd=inp.max_cost_usd, spent_usd=inp.spent_usd,
             allow=self.settings.egress_allowlist + _repo_hosts(inp.repo),
-            credentials=BILLED_BY.get(inp.engine))
+            credentials=paid_by(inp.engine))
 
     def _gateway_env(self, inp: FollowTurnInput, adapter: EngineAdapter | None,
                      grant: Grant) -> dict[str, str]:
@@ -274,9 +283,16 @@ class TurnActivities:
             "why": "not on this Run's egress allowlist (FERRY_EGRESS_ALLOW)"})
             for d in self.book.new_denials(grant)]
 
-    def _metered(self, inp: FollowTurnInput, outcome: TurnOutcome) -> TurnOutcome:
-        """The turn ends: its token stops working; what the gateway metered is its usage."""
+    async def _metered(self, inp: FollowTurnInput, outcome: TurnOutcome) -> TurnOutcome:
+        """The turn ends: its token stops working; what the gateway metered is its usage,
+        calls still answering included (they get a few seconds, then are cut off)."""
         assert self.book is not None
+        current = self.book.current(inp.run_id, inp.turn_id)
+        if current is not None:
+            current.ending = True
+            deadline = time.monotonic() + LATE_CALL_SECONDS
+            while self.book.calls_in_flight(inp.run_id) and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
         grant = self.book.close(inp.run_id, inp.turn_id)
         if grant is None or not grant.calls_total:
             return outcome

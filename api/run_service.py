@@ -72,6 +72,9 @@ from ferry.tickets import parse_ticket_url
 WORKFLOW_TYPE = "RunWorkflow"
 
 
+CLAUDE_ENGINES = ("claude-code", "claude-code-api", "claude-code-plan")
+
+
 class RunNotFound(Exception):
     """No such Run (HTTP 404)."""
 
@@ -259,6 +262,10 @@ class RunService:
                                              "agent engine)")
         instructions = body.instructions or ""
         await self._check_policy(body)
+        if body.permission_mode is not None and engine not in CLAUDE_ENGINES:
+            raise InvalidRun("permission_mode", f"permission_mode is a Claude Code option: "
+                             f"name a Claude Code engine ({', '.join(CLAUDE_ENGINES)}), not "
+                             f"{engine} (`auto` could pick one that ignores it)")
         mode = body.mode or "interactive"
         if mode == "autonomous" and not body.target:
             raise InvalidRun("target", "an autonomous Run needs a target (a worker host from "

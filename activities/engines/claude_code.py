@@ -130,6 +130,9 @@ class ClaudeParser(StreamParser):
         return turn, leftovers
 
 
+PLAN_SETTINGS = '{"disableAllHooks": true}'
+
+
 class ClaudeCode(EngineAdapter):
     name = "claude-code"
     binary = "claude"
@@ -145,6 +148,11 @@ class ClaudeCode(EngineAdapter):
         argv = [self.binary, "-p", "--output-format", "stream-json", "--verbose",
                 "--permission-mode", turn.permission_mode or self.permission_mode,
                 "--append-system-prompt", FERRY_ASK_PROMPT]
+        if turn.permission_mode == "plan":
+            # Read-only must hold against the repository too: its .claude/settings.json
+            # hooks and .mcp.json servers would run commands whatever the mode.
+            argv += ["--setting-sources", "user", "--settings", PLAN_SETTINGS,
+                     "--strict-mcp-config"]
         if turn.session_id:
             argv += ["--resume", turn.session_id]
         if turn.model:

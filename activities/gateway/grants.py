@@ -9,6 +9,7 @@ under the worker's data dir (host-only), so a worker restart keeps them.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
@@ -33,9 +34,6 @@ def _now() -> datetime:
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
-
-
-SUBSCRIPTION = ["CLAUDE_CODE_OAUTH_TOKEN"]
 
 
 class Call(BaseModel):
@@ -67,9 +65,13 @@ class Grant(BaseModel):
     max_cost_usd: float | None = None
     spent_before_usd: float = 0.0
     allow: list[str] = Field(default_factory=list)
-    # The one credential this turn's calls are paid with (the engine's billing source);
-    # None: whichever the worker has, API key first.
+    # The credentials this turn's calls may be paid with, in order (its engine's, by
+    # provider); none: the gateway pays for nothing (the egress proxy still serves).
     credentials: list[str] | None = None
+    # Set when the turn ends: calls still streaming are cut at their next chunk.
+    closed: bool = Field(default=False, exclude=True)
+    # Set when the turn is ending: no new call starts; the ones in flight may finish.
+    ending: bool = Field(default=False, exclude=True)
     calls: list[Call] = Field(default_factory=list)
     calls_total: int = 0
     cost_usd: float = 0.0
@@ -92,6 +94,10 @@ class GrantBook:
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.by_run: dict[str, Grant] = {}
         self.by_token: dict[str, str] = {}
+        self.locks: dict[str, asyncio.Lock] = {}
+        self.inflight: dict[str, int] = {}
+        # What calls cost after their turn had ended: charged to the Run's next turn.
+        self.late_usd: dict[str, float] = {}
         for path in self.dir.glob("*.json"):
             try:
                 grant = Grant.model_validate_json(path.read_bytes())
@@ -126,6 +132,7 @@ class GrantBook:
         """A new grant with a fresh token for this turn (any earlier token of the Run stops
         working)."""
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        spent_usd += self.late_usd.pop(run_id, 0.0)
         grant = Grant(run_id=run_id, turn_id=turn_id, token_sha256=token_hash(token), token=token,
                       opened_at=_now(), max_cost_usd=max_cost_usd, spent_before_usd=spent_usd,
                       allow=allow, credentials=credentials)
@@ -145,7 +152,26 @@ class GrantBook:
         del self.by_run[run_id]
         self.by_token.pop(grant.token_sha256, None)
         self._path(run_id).unlink(missing_ok=True)
+        self.locks.pop(run_id, None)  # a call still holding it releases its own
+        grant.closed = True
         return grant
+
+    def begin_call(self, grant: Grant) -> None:
+        self.inflight[grant.run_id] = self.inflight.get(grant.run_id, 0) + 1
+
+    def end_call(self, grant: Grant) -> None:
+        left = self.inflight.get(grant.run_id, 1) - 1
+        if left > 0:
+            self.inflight[grant.run_id] = left
+        else:
+            self.inflight.pop(grant.run_id, None)
+
+    def calls_in_flight(self, run_id: str) -> int:
+        return self.inflight.get(run_id, 0)
+
+    def lock(self, grant: Grant) -> asyncio.Lock:
+        """The Run's one-call-at-a-time lock (used while it has a budget)."""
+        return self.locks.setdefault(grant.run_id, asyncio.Lock())
 
     # ------------------------------------------------------------------ calls
 
@@ -156,6 +182,8 @@ class GrantBook:
         return self.by_run.get(run_id) if run_id is not None else None
 
     def refusal(self, grant: Grant) -> str | None:
+        if grant.ending or grant.closed:
+            return "the turn this token belongs to has ended"
         if grant.exhausted:
             return grant.exhausted
         left = grant.budget_left()
@@ -170,10 +198,13 @@ class GrantBook:
         spent = grant.spent_before_usd + grant.cost_usd
         return f"budget max_cost_usd reached: spent ${spent:.4f} of ${grant.max_cost_usd:.4f}"
 
-    def charge(self, grant: Grant, provider: str, usage: Usage, status: int) -> float:
-        # A subscription pays for its calls: tokens are counted, nothing is billed per call.
-        billed = grant.credentials != SUBSCRIPTION
+    def charge(self, grant: Grant, provider: str, usage: Usage, status: int,
+               billed: bool = True) -> float:
+        """Record a call. `billed`: paid per call (an API key); a subscription's calls are
+        counted in tokens, at no dollar cost."""
         cost = usage.cost(self.prices) if status < 400 and billed else 0.0
+        if grant.closed:  # ended with its turn: the Run's next turn pays for it
+            self.late_usd[grant.run_id] = self.late_usd.get(grant.run_id, 0.0) + cost
         grant.calls_total += 1
         grant.cost_usd += cost
         count_model_call(provider, usage, cost, status, self.prices)

@@ -33,6 +33,10 @@ BAD_BODIES = [
      "permission_mode", "Input should be"),
     ({"instructions": "echo x", "engine": "script", "permission_mode": "plan"},
      "permission_mode", "Claude Code option"),
+    # `auto` could pick codex, which has no plan mode; no engine means script.
+    ({"instructions": "x", "engine": "auto", "permission_mode": "plan"},
+     "permission_mode", "Claude Code option"),
+    ({"instructions": "x", "permission_mode": "plan"}, "permission_mode", "Claude Code option"),
     ({"instructions": "x", "from_run": "abc", "fresh": "yes"}, "fresh", "valid boolean"),
 ]
 

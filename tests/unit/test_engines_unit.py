@@ -111,14 +111,26 @@ def test_secrets_file_and_redaction(tmp_path: Path, monkeypatch) -> None:
 
 def test_claude_engines_by_who_pays() -> None:
     from activities.gateway.model_gateway import OAUTH_BETA, credential_headers
+    from activities.turns import paid_by
 
     both = {"ANTHROPIC_API_KEY": "sk-ant-key", "CLAUDE_CODE_OAUTH_TOKEN": "sk-ant-oat-token"}
     assert ClaudeCodeSubscription().name == "claude-code-plan"
     assert ClaudeCodeSubscription().credentials == ("CLAUDE_CODE_OAUTH_TOKEN",)
     assert ClaudeCodeApi().name == "claude-code-api"
     assert ClaudeCodeApi().credentials == ("ANTHROPIC_API_KEY",)
-    assert credential_headers("anthropic", both) == {"x-api-key": "sk-ant-key"}  # API key first
-    assert credential_headers("anthropic", both, ["CLAUDE_CODE_OAUTH_TOKEN"]) == {
-        "authorization": "Bearer sk-ant-oat-token", "anthropic-beta": OAUTH_BETA}
+    assert credential_headers("anthropic", both, paid_by("claude-code")) == (
+        "ANTHROPIC_API_KEY", {"x-api-key": "sk-ant-key"})  # API key first
+    assert credential_headers("anthropic", both, paid_by("claude-code-plan")) == (
+        "CLAUDE_CODE_OAUTH_TOKEN",
+        {"authorization": "Bearer sk-ant-oat-token", "anthropic-beta": OAUTH_BETA})
     assert credential_headers("anthropic", {"ANTHROPIC_API_KEY": "k"},
-                              ["CLAUDE_CODE_OAUTH_TOKEN"]) is None  # never the other kind
+                              paid_by("claude-code-plan")) is None  # never the other kind
+    # Engines that call no model from the DevBox are paid with nothing, on any provider.
+    everything = {**both, "OPENAI_API_KEY": "sk-proj", "CODEX_API_KEY": "sk-codex"}
+    for engine in ("script", "openai", "auto"):
+        assert paid_by(engine) == []
+        for provider in ("anthropic", "openai"):
+            assert credential_headers(provider, everything, paid_by(engine)) is None
+    # And a Claude engine never pays through the OpenAI key, nor codex through Anthropic's.
+    assert credential_headers("openai", everything, paid_by("claude-code")) is None
+    assert credential_headers("anthropic", everything, paid_by("codex")) is None

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install everything Ferry needs on a Debian machine (as root), idempotently:
-# the Python venv with Ferry and the Temporal CLI, a running Docker engine,
+# the Python venv with Ferry and the Temporal CLI, a running Docker engine, docker-compose,
 # and the DevBox base image. Safe to run again; does only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,6 +40,12 @@ if ! docker info >/dev/null 2>&1; then
     for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
     docker info >/dev/null 2>&1 || { echo "dockerd did not start; see /var/log/ferry-dockerd.log" >&2; exit 1; }
   fi
+fi
+
+# --- docker-compose: the tests validate docker-compose.yml with it (Debian's v1, unless
+# the `docker compose` plugin is there)
+if ! command -v docker-compose >/dev/null && ! docker compose version >/dev/null 2>&1; then
+  say "installing docker-compose"; apt_install docker-compose
 fi
 
 # --- DevBox base image (Dockerfile build, else debootstrap from the local mirror);

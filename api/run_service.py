@@ -263,9 +263,10 @@ class RunService:
         instructions = body.instructions or ""
         await self._check_policy(body)
         if body.permission_mode is not None and engine not in CLAUDE_ENGINES:
+            why = " (`auto` could pick one that ignores it)" if engine == "auto" else ""
             raise InvalidRun("permission_mode", f"permission_mode is a Claude Code option: "
                              f"name a Claude Code engine ({', '.join(CLAUDE_ENGINES)}), not "
-                             f"{engine} (`auto` could pick one that ignores it)")
+                             f"{engine}{why}")
         mode = body.mode or "interactive"
         if mode == "autonomous" and not body.target:
             raise InvalidRun("target", "an autonomous Run needs a target (a worker host from "
@@ -568,6 +569,12 @@ class RunService:
         if isinstance(body, ReviewIn) and body.action == "accept" and \
                 record.run.workspace is None:
             raise RunConflict("nothing to accept: this Run has no repository")
+        if not isinstance(body, ReviewIn) or body.action != "accept":
+            # A follow-up turn runs the engine again: refuse now if its host cannot.
+            spec = record.input.spec.model_copy(update={"target": record.run.target})
+            problem = await self.engine_problem(spec, record.run.engine_used or spec.engine)
+            if problem:
+                raise RunConflict(f"Run {run_id} cannot take a follow-up: {problem}")
         keeper = self.client.get_workflow_handle(keeper_id_for(run_id))
         try:
             await keeper.execute_update("claim", result_type=KeeperClaim)
@@ -654,24 +661,39 @@ class RunService:
         return out
 
     async def check_engine(self, spec: RunSpec) -> None:
-        """Refuse a Run for an engine no eligible host can run (missing credential, or the CLI
-        missing from the default image); a Run naming its own image is only checked for
-        credentials. Hosts that have not said which engines they run are not judged."""
-        if spec.engine in ("script", "auto"):
-            return
+        """Refuse a Run for an engine no eligible host can run (422 on `engine`)."""
+        problem = await self.engine_problem(spec)
+        if problem:
+            raise InvalidRun("engine", problem)
+
+    async def engine_problem(self, spec: RunSpec, engine: str | None = None) -> str | None:
+        """Why no eligible host can run the Run's engine (missing credential, or the CLI
+        missing from the default image), if so; a Run naming its own image is only checked
+        for credentials. Hosts that have not said which engines they run are not judged."""
+        engine = engine or spec.engine
+        if engine == "script":
+            return None
         hosts = [t for t in await read_targets(self.client) if is_healthy(t)
                  and (spec.target is None or t.host == spec.target)]
-        judged = [t.engines[spec.engine] for t in hosts if spec.engine in t.engines]
+        where = f"on {spec.target}" if spec.target else "on any healthy worker host"
+        if engine == "auto":
+            if not hosts or any(not t.engines for t in hosts):
+                return None
+            if any(s.available or (spec.image and s.missing_credential is None)
+                   for t in hosts for n, s in t.engines.items() if n != "script"):
+                return None
+            why = sorted({s.missing_credential or s.missing_cli or "" for t in hosts
+                          for n, s in t.engines.items() if n != "script"} - {""})
+            return f"auto finds no agent engine that can run {where}: {'; '.join(why)}"
+        judged = [t.engines[engine] for t in hosts if engine in t.engines]
         if not judged or len(judged) < len(hosts):
-            return
+            return None
         usable = [s for s in judged if s.available
                   or (spec.image and s.missing_credential is None)]
         if usable:
-            return
+            return None
         why = sorted({s.missing_credential or s.missing_cli or "" for s in judged} - {""})
-        where = f"on {spec.target}" if spec.target else "on any healthy worker host"
-        raise InvalidRun("engine", f"the {spec.engine} engine cannot run {where}: "
-                                   f"{'; '.join(why)}")
+        return f"the {engine} engine cannot run {where}: {'; '.join(why)}"
 
     async def targets(self) -> list[TargetPublic]:
         return [TargetPublic(**t.model_dump(), healthy=is_healthy(t))

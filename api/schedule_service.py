@@ -124,9 +124,20 @@ class ScheduleService:
             spec = (await self.client.data_converter.decode([memo_payload], [dict]))[0]
         return RunWorkflowInput.model_validate(arg).spec, spec or {}
 
+    async def _template(self, run: RunCreate, schedule_id: str) -> RunSpec:
+        """The Run a schedule starts, checked as a new Run is (errors located in `run`)."""
+        try:
+            spec = await self.runs.spec_for(run, schedule_id)
+            await self.runs.check_engine(spec)
+        except InvalidRun as e:
+            if e.where == "body":
+                e.where = "body.run"
+            raise
+        return spec
+
     async def create(self, body: ScheduleCreate) -> SchedulePublic:
         run = scheduled(body.run)
-        spec = await self.runs.spec_for(run, body.name)
+        spec = await self._template(run, body.name)
         state = ScheduleState(paused=body.paused, note=body.note,
                               limited_actions=body.spec.at is not None,
                               remaining_actions=1 if body.spec.at is not None else 0)
@@ -195,7 +206,7 @@ class ScheduleService:
         assert isinstance(action, ScheduleActionStartWorkflow)
         template, given = await self._decoded(action)
         if body.run is not None:
-            template = await self.runs.spec_for(scheduled(body.run), schedule_id)
+            template = await self._template(scheduled(body.run), schedule_id)
         spec_in = body.spec or ScheduleSpecIn.model_construct(**given)
         new_action = self._action(template, schedule_id, spec_in)
 

@@ -11,6 +11,7 @@ for the layout).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -48,6 +49,8 @@ log = logging.getLogger("ferry.devbox.docker")
 IN, OUT, STATE, HOME, WORKSPACE = "/ferry/in", "/ferry/out", "/ferry/state", "/home/agent", "/workspace"
 LABEL_RUN = "ferry.run"
 LABEL_HOST = "ferry.host"
+# Which stack (data dir) made it: two stacks on one Docker engine never touch each other's.
+LABEL_STACK = "ferry.stack"
 LABEL_USER = "ferry.user"
 LABEL_NETWORK = "ferry.network"
 LABEL_WARM = "ferry.warm"  # started for the host's warm pool (claimed once renamed)
@@ -99,6 +102,7 @@ class DockerBackend(DevBoxBackend):
             self.client.ping()
         except DockerException as e:
             raise DevBoxError(f"no Docker engine answers on this worker host: {e}") from e
+        self.stack = hashlib.sha256(str(settings.data_path).encode()).hexdigest()[:16]
         self.quota_problem = None if int(settings.devbox_disk) > 0 else "FERRY_DEVBOX_DISK is 0"
         self.quota_problem = self.quota_problem or disk.quota_supported()
         if self.quota_problem:
@@ -155,10 +159,14 @@ class DockerBackend(DevBoxBackend):
 
     _claim_lock = threading.Lock()
 
+    def _mine(self) -> list[str]:
+        """Label filters of this host's DevBoxes, of this stack only."""
+        return [f"{LABEL_HOST}={self.settings.worker_host}", f"{LABEL_STACK}={self.stack}"]
+
     def warm_boxes(self) -> list[str]:
         """Names of this host's warm DevBoxes no Run has claimed yet (ready or starting)."""
         found = self.client.containers.list(all=True, sparse=True, filters={"label": [
-            f"{LABEL_HOST}={self.settings.worker_host}", LABEL_WARM]})
+            *self._mine(), LABEL_WARM]})
         names = [(c.attrs.get("Names") or ["/"])[0].lstrip("/") for c in found]
         return sorted(n for n in names if n.startswith(container_name(WARM_PREFIX)))
 
@@ -218,8 +226,7 @@ class DockerBackend(DevBoxBackend):
     def _prune_warm(self) -> None:
         # A claimed warm DevBox's directory is the Run's (or, mid-claim, named by its label).
         claimed = {c.labels.get(LABEL_RUN) for c in self.client.containers.list(
-            all=True, filters={"label": [f"{LABEL_HOST}={self.settings.worker_host}",
-                                         LABEL_WARM]})}
+            all=True, filters={"label": [*self._mine(), LABEL_WARM]})}
         live = set()
         for name in self.warm_boxes():
             key = name.removeprefix(container_name(""))
@@ -285,6 +292,7 @@ class DockerBackend(DevBoxBackend):
                 image, entrypoint=["sleep", "infinity"], command=[], name=name, detach=True,
                 init=True, user="0:0",
                 labels={LABEL_RUN: run_id, LABEL_HOST: self.settings.worker_host,
+                        LABEL_STACK: self.stack,
                         LABEL_USER: "root" if root else "agent", LABEL_NETWORK: network,
                         **({LABEL_WARM: "1"} if warm else {})},
                 working_dir=WORKSPACE,
@@ -394,7 +402,7 @@ class DockerBackend(DevBoxBackend):
         ids = set(super().run_ids())
         prefix = container_name("")
         for c in self.client.containers.list(all=True, sparse=True, filters={
-                "label": f"{LABEL_HOST}={self.settings.worker_host}"}):
+                "label": self._mine()}):
             name = (c.attrs.get("Names") or ["/"])[0].lstrip("/")
             if name.startswith(prefix) and not name.startswith(container_name(WARM_PREFIX)):
                 ids.add(name.removeprefix(prefix))
@@ -403,7 +411,7 @@ class DockerBackend(DevBoxBackend):
     def devbox_counts(self) -> dict[str, int]:
         counts = {"live": 0, "hibernated": 0, "warm": 0}
         for c in self.client.containers.list(all=True, sparse=True, filters={
-                "label": f"{LABEL_HOST}={self.settings.worker_host}"}):
+                "label": self._mine()}):
             name = (c.attrs.get("Names") or ["/"])[0].lstrip("/")
             if name.startswith(container_name(WARM_PREFIX)):
                 counts["warm"] += 1

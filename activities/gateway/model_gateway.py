@@ -145,8 +145,11 @@ class ModelGateway:
             if not paid_by:
                 return _error(provider, 403, "permission_error",
                               f"Ferry gateway: this Run's engine is not paid through {provider}")
-            return _error(provider, 401, "authentication_error",
-                          f"Ferry gateway: the worker has no {' or '.join(paid_by)}")
+            missing = f"the worker has no {' or '.join(paid_by)}"
+            # The CLIs retry a 401 for minutes; nothing will change within this turn, so
+            # the turn ends now with the reason (the worker reads it from the grant).
+            grant.exhausted = grant.exhausted or f"the model gateway cannot pay: {missing}"
+            return _error(provider, 401, "authentication_error", f"Ferry gateway: {missing}")
         name, creds = found
         # With a budget, one call at a time: each starts only once the last one is charged,
         # so calls in parallel cannot all pass the check before any is paid for.

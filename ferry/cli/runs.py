@@ -134,6 +134,10 @@ def run(
         body["run_as_root"] = True
     if fresh:
         body["fresh"] = True
+    if plan_only and permission_mode not in (None, "plan"):
+        raise typer.BadParameter(f"--plan-only means --permission-mode plan, not "
+                                 f"{permission_mode}: give one of them",
+                                 param_hint="--plan-only / --permission-mode")
     if plan_only or permission_mode:
         body["permission_mode"] = "plan" if plan_only else permission_mode
     if env:

@@ -37,8 +37,9 @@ class RunCreate(ApiInput):
     instructions: str | None = Field(
         default=None, description="The task; for the `script` engine, a shell script.")
     engine: Engine | None = None
-    """`script`, `claude-code`, `claude-code-plan`, `codex`, `openai` or `auto` (the first usable of
-    FERRY_ENGINE_PRIORITY)."""
+    """`script`, `claude-code` (either credential), `claude-code-plan` (a Claude subscription),
+    `claude-code-api` (API credits), `codex`, `openai` or `auto` (the first usable of
+    FERRY_ENGINE_PRIORITY); `GET /engines` says which can run."""
     title: str | None = Field(default=None, max_length=MAX_TITLE_CHARS)
     """Shown in lists (default: the first line of the instructions)."""
     mode: Mode | None = None

@@ -37,6 +37,8 @@ BAD_BODIES = [
     ({"instructions": "x", "engine": "auto", "permission_mode": "plan"},
      "permission_mode", "Claude Code option"),
     ({"instructions": "x", "permission_mode": "plan"}, "permission_mode", "Claude Code option"),
+    # This worker holds no model credential: `auto` has nothing to pick from.
+    ({"instructions": "x", "engine": "auto"}, "engine", "auto finds no agent engine"),
     ({"instructions": "x", "from_run": "abc", "fresh": "yes"}, "fresh", "valid boolean"),
 ]
 

@@ -335,3 +335,11 @@ def test_engines_say_what_this_worker_pool_can_run(cstack: FerryStack) -> None:
         assert r.json()["detail"][0]["loc"][-1] == "engine"
         assert "CLAUDE_CODE_OAUTH_TOKEN" in r.json()["detail"][0]["msg"]
         assert c.get("/runs", params={"limit": 500}).json()["runs"] == before
+        # A schedule is checked the same way when it is made, not when it fires.
+        r = c.post("/schedules", json={"name": "plan-hourly", "spec": {"interval": {"every": "1h"}},
+                                       "run": {"instructions": "plan it", "engine": "claude-code-plan",
+                                               "target": cstack.settings.worker_host}})
+        assert r.status_code == 422, r.text
+        assert r.json()["detail"][0]["loc"] == ["body", "run", "engine"]
+        assert "CLAUDE_CODE_OAUTH_TOKEN" in r.json()["detail"][0]["msg"]
+        assert c.get("/schedules/plan-hourly").status_code == 404

@@ -47,7 +47,9 @@ def secret_values(settings: Settings) -> list[str]:
     first so a value containing another is redacted whole."""
     values = set(load_secrets(settings).values()) | {t for t in (
         settings.openai_api_key, settings.github_token, settings.git_token,
-        settings.azure_token, settings.api_token) if t}
+        settings.azure_token, settings.api_token,
+        # The object store's credentials (read by obstore from the environment).
+        os.environ.get("AWS_SECRET_ACCESS_KEY"), os.environ.get("AWS_SESSION_TOKEN")) if t}
     return sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
 
 

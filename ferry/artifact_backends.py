@@ -133,6 +133,10 @@ def _s3_errors(what: str, key: str) -> Iterator[None]:
         yield
     except (FileNotFoundError, NotFoundError):
         raise
+    except ValueError as e:  # a name the object store refuses (obstore checks its own)
+        from ferry.artifact_store import UnsafePath
+
+        raise UnsafePath(f"the artifact store refuses the name {key[:200]!r}: {e}") from None
     except BaseError as e:
         first = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
         raise StoreUnavailable(f"the artifact store could not {what} {key!r}: {first}") from None

@@ -39,8 +39,10 @@ class UnsafePath(ValueError):
 def safe_relative(path: str) -> PurePosixPath:
     """A relative path that cannot leave its root; raises UnsafePath otherwise."""
     p = PurePosixPath(path)
-    if not path or p.is_absolute() or path.startswith("\\") or ".." in p.parts or "\x00" in path:
-        raise UnsafePath(f"path {path!r} must be relative and stay inside the Run's artifacts")
+    if not path or p.is_absolute() or path.startswith("\\") or ".." in p.parts \
+            or any(ord(c) < 32 or ord(c) == 127 for c in path) or path.endswith(PARTIAL):
+        raise UnsafePath(f"path {path[:200]!r} must be relative, stay inside the Run's "
+                         "artifacts, and hold no control character")
     return p
 
 
@@ -124,7 +126,7 @@ class ArtifactStore:
         """(path within the Run, size) in path order, after the path `after`."""
         root = _run_prefix(run_id)
         prefix = f"{root}/{safe_relative(rel).as_posix()}" if rel else root
-        start = f"{root}/{after}" if after else None
+        start = f"{root}/{safe_relative(after).as_posix()}" if after else None
         for key, size in self.blobs.scan(prefix, start):
             yield key[len(root) + 1:], size
 

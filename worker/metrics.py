@@ -69,6 +69,8 @@ class MetricsInterceptor(Interceptor):
 
 
 class _Handler(BaseHTTPRequestHandler):
+    timeout = 1.0  # a scrape sends its request at once; an idle connection is dropped
+
     def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
         if self.path.split("?")[0] != "/metrics":
             self.send_error(404, "only /metrics here")
@@ -84,14 +86,39 @@ class _Handler(BaseHTTPRequestHandler):
         return  # scrapes every few seconds would drown the worker's log
 
 
+class _Server(ThreadingHTTPServer):
+    """At most MAX_CONNECTIONS at once: more are closed unanswered (a scraper needs one)."""
+
+    daemon_threads = True
+    slots = threading.BoundedSemaphore(MAX_CONNECTIONS := 8)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+
+_collector: DevBoxCollector | None = None
+
+
 def serve_metrics(host: str, port: int, backend: DevBoxBackend) -> ThreadingHTTPServer | None:
     """Start `/metrics` on host:port in a thread; None (with a warning) if it cannot bind."""
-    REGISTRY.register(DevBoxCollector(backend))
+    global _collector
+    if _collector is not None:
+        REGISTRY.unregister(_collector)
+    _collector = DevBoxCollector(backend)
+    REGISTRY.register(_collector)
     try:
-        server = ThreadingHTTPServer((host, port), _Handler)
+        server = _Server((host, port), _Handler)
     except OSError as e:
         log.warning("metrics not served: %s:%s: %s", host, port, e)
         return None
-    server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     return server

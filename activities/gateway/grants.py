@@ -96,6 +96,7 @@ class GrantBook:
         self.by_token: dict[str, str] = {}
         self.locks: dict[str, asyncio.Lock] = {}
         self.inflight: dict[str, int] = {}
+        self._ended: dict[str, asyncio.Event] = {}
         # What calls cost after their turn had ended: charged to the Run's next turn.
         self.late_usd: dict[str, float] = {}
         for path in self.dir.glob("*.json"):
@@ -154,7 +155,17 @@ class GrantBook:
         self._path(run_id).unlink(missing_ok=True)
         self.locks.pop(run_id, None)  # a call still holding it releases its own
         grant.closed = True
+        ended = self._ended.pop(grant.token_sha256, None)
+        if ended is not None:
+            ended.set()
         return grant
+
+    def ended(self, grant: Grant) -> asyncio.Event:
+        """Set when the grant's turn ends: a call still waiting for its answer is cut off."""
+        event = self._ended.setdefault(grant.token_sha256, asyncio.Event())
+        if grant.closed:
+            event.set()
+        return event
 
     def begin_call(self, grant: Grant) -> None:
         self.inflight[grant.run_id] = self.inflight.get(grant.run_id, 0) + 1

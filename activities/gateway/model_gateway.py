@@ -14,6 +14,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 from collections.abc import AsyncIterator
 
 import httpx
@@ -40,6 +41,7 @@ DROP_RESPONSE = {"content-length", "transfer-encoding", "connection", "keep-aliv
                  "anthropic-organization-id", "openai-organization", "openai-project"}
 OAUTH_BETA = "oauth-2025-04-20"
 LOCK_WAIT_SECONDS = 300
+MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,200}")
 DRAIN_SECONDS = 600
 
 
@@ -79,10 +81,12 @@ def call_allowed(provider: str, method: str, path: str) -> bool:
     path = path.strip("/")
     if (method, path) in ALLOWED_CALLS[provider]:
         return True
-    # One model's description: models/<id>, nothing deeper.
+    # One model's description: models/<id>, an id of plain characters (nothing an upstream
+    # or a proxy before it could decode into another path).
     head, _, rest = path.rpartition("/")
     return method == "GET" and (provider, head) in (("anthropic", "v1/models"),
-                                                    ("openai", "models")) and "/" not in rest
+                                                    ("openai", "models")) \
+        and MODEL_ID.fullmatch(rest) is not None
 
 
 def credential_headers(provider: str, secrets: dict[str, str],
@@ -184,10 +188,22 @@ class ModelGateway:
         url = f"{self.bases[provider]}/{path}"
         if request.url.query:
             url += f"?{request.url.query}"
+        send = asyncio.ensure_future(self.client.send(
+            self.client.build_request(request.method, url, headers=headers, content=body),
+            stream=True))
+        ended = asyncio.ensure_future(self.book.ended(call.grant).wait())
         try:
-            upstream = await self.client.send(
-                self.client.build_request(request.method, url, headers=headers, content=body),
-                stream=True)
+            await asyncio.wait({send, ended}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ended.cancel()
+        if not send.done():  # the turn ended (and its grace passed) before the answer came
+            send.cancel()
+            await call.finish()
+            return _error(provider, 504, "api_error",
+                          "Ferry gateway: the turn this call belongs to has ended; the call "
+                          "was cut off")
+        try:
+            upstream = send.result()
         except httpx.HTTPError as e:
             log.warning("gateway: %s unreachable: %s", url, e)
             await call.finish()

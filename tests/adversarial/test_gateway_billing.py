@@ -128,31 +128,6 @@ def test_a_script_run_cannot_spend_the_subscription(pstack: FerryStack, upstream
     pstack.assert_secret_nowhere(done["id"], OAUTH)
 
 
-def test_concurrent_and_late_calls_stay_within_the_budget(pstack: FerryStack, upstreams) -> None:
-    """max_cost_usd is enforced during a turn: calls fired together, or still running when
-    the turn ends, must neither get past it nor go unrecorded."""
-    _, openai = upstreams
-    openai.delay = 3.0
-    try:
-        before = len(openai.requests)
-        script = "\n".join([
-            # 10 calls at once, each > $1, on a $0.01 budget; the turn ends before they answer.
-            f"for i in $(seq 10); do ({curl_openai('-m 1')} >/dev/null 2>&1 &); done",
-            "sleep 1.5; echo fired",
-        ])
-        run = pstack.create_run(script, max_cost_usd=0.01, keep_alive="0s")
-        done = pstack.wait_status(run["id"], {"completed", "failed"}, 120)
-        import time
-        time.sleep(4)  # the calls answer after the turn ended
-        reached = len(openai.requests) - before
-        real_cost = reached * 1.25  # what the upstream billed (gpt-5, 1M input tokens each)
-        assert reached <= 1 and done["usage"]["cost_usd"] >= real_cost - 0.01, (
-            f"{reached} calls (${real_cost:.2f}) reached the upstream on a $0.01 budget; the "
-            f"Run recorded ${done['usage']['cost_usd']} and ended {done['status']}")
-    finally:
-        openai.delay = 0.0
-
-
 def test_the_gateway_forwards_model_calls_only(pstack: FerryStack, upstreams) -> None:
     """A turn token buys model calls, not the whole account behind the key: files of the
     organisation (list, download, delete), batches and fine-tunes (neither metered nor

@@ -20,7 +20,13 @@ from api.run_service import InvalidRun, RunConflict, RunNotFound, RunService
 from api.schedule_service import ScheduleService, TriggerService, TriggerStore
 from ferry import __version__
 from ferry.artifact_backends import StoreUnavailable
-from ferry.artifact_store import UnsafePath, open_store, open_trigger_blobs
+from ferry.artifact_store import (
+    StoreProblem,
+    UnsafePath,
+    check_store,
+    open_store,
+    open_trigger_blobs,
+)
 from ferry.settings import LOOPBACK_HOSTS, Settings, SettingsError, get_settings
 from ferry.temporal_client import connect
 from ferry.tracing import setup_tracing
@@ -176,9 +182,10 @@ def main() -> None:
         raise SystemExit(2) from None
     try:
         check_bind(settings)
-    except UnsafeBind as e:
+        check_store(settings, "api")
+    except (UnsafeBind, StoreProblem) as e:
         print(f"ferry api: {e}", file=sys.stderr)
-        raise SystemExit(2) from e
+        raise SystemExit(2) from None
     uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port,
                 log_level="warning")
 

@@ -84,8 +84,10 @@ class CronPreview(BaseModel):
 
 
 class Health(BaseModel):
-    ok: bool = Field(description="The API is up and Temporal answers.")
+    ok: bool = Field(description="The API is up, and Temporal and the artifact store answer.")
     temporal: str = Field(description="`ok`, `unhealthy`, or why Temporal is unreachable.")
+    store: str = Field(default="ok", description="`ok`, or why the artifact store cannot "
+                                                 "be read.")
 
 
 TEXT = {"content": {"text/plain": {"schema": {"type": "string"}}}}

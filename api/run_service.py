@@ -72,6 +72,8 @@ from ferry.tickets import parse_ticket_url
 WORKFLOW_TYPE = "RunWorkflow"
 
 
+# How long creating a Run waits for its workflow's first view before answering without it.
+CREATED_VIEW_SECONDS = 5.0
 CLAUDE_ENGINES = ("claude-code", "claude-code-api", "claude-code-plan")
 
 
@@ -235,7 +237,28 @@ class RunService:
             id_reuse_policy=(WorkflowIDReusePolicy.REJECT_DUPLICATE if reject_duplicate
                              else WorkflowIDReusePolicy.ALLOW_DUPLICATE),
         )
-        return await self.get(spec.id)
+        # The Run exists now: answer even when no worker has taken its first task yet (a
+        # query would wait for one, and a client retrying a slow answer would start twice).
+        try:
+            return await asyncio.wait_for(self.get(spec.id), CREATED_VIEW_SECONDS)
+        except (TimeoutError, RPCError):
+            return self.pending_view(spec)
+
+    def pending_view(self, spec: RunSpec) -> RunPublic:
+        """A just-started Run as the API shows it before its workflow has run."""
+        return RunPublic(
+            id=spec.id, title=spec.title, status=RunStatus.pending, engine=spec.engine,
+            mode=spec.mode, target=spec.target,
+            target_requested=ANY_TARGET if spec.any_host else spec.target, image=spec.image,
+            instructions=spec.instructions, created_at=datetime.now(UTC), started_at=None,
+            completed_at=None, duration_seconds=None, devboxes=[], summary=None, error=None,
+            running=None, step_count=0, temporal_workflow_id=workflow_id_for(spec.id),
+            from_run=spec.from_run, keep_alive_seconds=spec.keep_alive.total_seconds(),
+            idle_timeout_seconds=spec.idle_timeout.total_seconds(),
+            question_timeout_seconds=spec.question_timeout.total_seconds(),
+            on_timeout=spec.on_timeout, model=spec.model, effort=spec.effort,
+            permission_mode=spec.permission_mode, repo=spec.repo, branch=spec.branch,
+            ticket_url=spec.ticket_url, run_as_root=spec.run_as_root, env=spec.env)
 
     @staticmethod
     def search_attributes(spec: RunSpec,

@@ -8,6 +8,7 @@ A key names a complete object or nothing: a write becomes visible only when it f
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -131,15 +132,30 @@ def _s3_errors(what: str, key: str) -> Iterator[None]:
 
     try:
         yield
-    except (FileNotFoundError, NotFoundError):
-        raise
+    except (FileNotFoundError, NotFoundError) as e:
+        if "NoSuchBucket" not in str(e):
+            raise
+        raise StoreUnavailable(f"the artifact store could not {what} {key!r}: the bucket does "
+                               "not exist (NoSuchBucket)") from None
     except ValueError as e:  # a name the object store refuses (obstore checks its own)
         from ferry.artifact_store import UnsafePath
 
         raise UnsafePath(f"the artifact store refuses the name {key[:200]!r}: {e}") from None
     except BaseError as e:
-        first = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
-        raise StoreUnavailable(f"the artifact store could not {what} {key!r}: {first}") from None
+        text = str(e)
+        first = text.strip().splitlines()[0][:300] if text.strip() else type(e).__name__
+        code = re.search(r"<Code>([A-Za-z]{1,64})</Code>", text)
+        why = f"{code.group(1)}: {first}" if code else first
+        raise StoreUnavailable(f"the artifact store could not {what} {key!r}: {why}") from None
+
+
+def check(blobs: Blobs, who: str) -> None:
+    """Write and read back a small object: raises StoreUnavailable (or OSError) saying why
+    this store cannot be used, so a role refuses to start rather than fail Runs later."""
+    key = f"health/{who}"
+    blobs.put(key, b"ok")
+    if blobs.get(key) != b"ok":
+        raise StoreUnavailable(f"the artifact store did not give back what was written to {key!r}")
 
 
 class S3Blobs:

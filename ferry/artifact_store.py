@@ -16,7 +16,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from ferry.artifact_backends import PARTIAL, Blobs, LocalBlobs, open_blobs
+from ferry.artifact_backends import PARTIAL, Blobs, LocalBlobs, check, open_blobs
 from ferry.models.state import RunRecord
 from ferry.models.steps import Step
 from ferry.settings import Settings
@@ -182,6 +182,19 @@ def open_trigger_blobs(settings: Settings) -> Blobs:
     if settings.artifacts_url and settings.artifacts_url.startswith("s3://"):
         return open_blobs(settings.artifacts_url, settings.s3_endpoint_url)
     return LocalBlobs(settings.data_path, private=True)
+
+
+class StoreProblem(Exception):
+    """The configured artifact store cannot be used; the message names the setting."""
+
+
+def check_store(settings: Settings, who: str) -> None:
+    """Refuse to start on a store that cannot be written and read back."""
+    where = settings.artifacts_url or str(settings.artifacts_dir)
+    try:
+        check(open_store(settings).blobs, who)
+    except (OSError, UnsafePath) as e:
+        raise StoreProblem(f"FERRY_ARTIFACTS_URL {where}: {e}") from None
 
 
 def open_store(settings: Settings) -> ArtifactStore:

@@ -32,7 +32,8 @@ log = logging.getLogger("ferry.metrics")
 QUEUE_WAIT = Histogram("ferry_activity_queue_wait_seconds",
                        "From an activity being scheduled to a worker starting it.",
                        ["activity", "queue"],
-                       buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
+                       buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+                                180, 600))
 MODEL_TOKENS = Counter("ferry_model_tokens", "Model tokens through the gateway.",
                        ["provider", "model", "kind"])
 MODEL_COST = Counter("ferry_model_cost_usd", "Dollar cost of billed model calls.",
@@ -60,6 +61,8 @@ def count_model_call(provider: str, usage: Usage, cost: float, status: int,
     MODEL_CALLS.labels(provider, str(status)).inc()
 
 
+TURN_BUCKETS = [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200]
+
 _runtime: Runtime | None = None
 _sdk_address: str | None = None
 _lock = threading.Lock()
@@ -77,8 +80,11 @@ def temporal_runtime() -> Runtime:
     with _lock:
         if _runtime is None:
             _sdk_address = f"127.0.0.1:{_free_loopback_port()}"
-            _runtime = Runtime(telemetry=TelemetryConfig(
-                metrics=PrometheusConfig(bind_address=_sdk_address)))
+            _runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(
+                bind_address=_sdk_address, counters_total_suffix=True,
+                # The workflow's own histogram is in seconds (the SDK's default buckets are
+                # milliseconds).
+                histogram_bucket_overrides={"ferry_turn_duration_seconds": TURN_BUCKETS})))
         return _runtime
 
 

@@ -82,6 +82,11 @@ class Settings(BaseSettings):
             raise ValueError("use a local path or s3://bucket/prefix")
         if value and value.startswith("s3://") and not value[5:].split("/", 1)[0]:
             raise ValueError("s3:// needs a bucket name: s3://bucket/prefix")
+        if value and not value.startswith("s3://"):
+            if value.lower().startswith("s3:"):
+                raise ValueError(f"{value!r} is not an S3 URL: write s3://bucket/prefix")
+            if not Path(value).expanduser().is_absolute():
+                raise ValueError(f"a local store must be an absolute path (got {value!r})")
         return value or None
 
     @field_validator("model_prices")

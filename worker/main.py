@@ -31,7 +31,7 @@ from activities.tickets import TicketActivities
 from activities.timeline_archive import ArchiveActivities
 from activities.turns import TurnActivities
 from activities.workspace import WorkspaceActivities
-from ferry.artifact_store import open_store
+from ferry.artifact_store import StoreProblem, check_store, open_store
 from ferry.settings import Settings, SettingsError, get_settings
 from ferry.temporal_client import connect, ensure_search_attributes
 from ferry.tracing import flush_traces, setup_tracing
@@ -88,6 +88,7 @@ async def run_worker(settings: Settings) -> None:
     # Activities do their blocking work (Docker, git, files) in threads: give them room.
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=64))
     setup_tracing("ferry-worker")
+    await asyncio.to_thread(check_store, settings, f"worker-{settings.worker_host}")
     client = await connect(settings)
     await ensure_search_attributes(client, settings.temporal_namespace)
     backend = get_backend(settings)
@@ -127,7 +128,11 @@ def main() -> None:
     except SettingsError as e:
         print(f"ferry worker: {e}", file=sys.stderr)
         raise SystemExit(2) from None
-    asyncio.run(run_worker(settings))
+    try:
+        asyncio.run(run_worker(settings))
+    except StoreProblem as e:
+        print(f"ferry worker: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
@@ -14,10 +16,17 @@ router = APIRouter(tags=["health"])
             responses={**errors(401),
                        503: {"model": Health, "description": "Temporal is unreachable or unhealthy."}})
 async def healthz(request: Request) -> JSONResponse:
+    """Temporal answers, and the artifact store does (a read of a small object)."""
     client = request.app.state.client
     try:
         ok = await client.service_client.check_health()
+        temporal = "ok" if ok else "unhealthy"
     except Exception as e:  # any failure to reach Temporal is "unhealthy", not a 500
-        return JSONResponse({"ok": False, "temporal": f"unreachable: {e}"}, status_code=503)
-    return JSONResponse({"ok": bool(ok), "temporal": "ok" if ok else "unhealthy"},
+        ok, temporal = False, f"unreachable: {e}"
+    try:
+        await asyncio.to_thread(request.app.state.store.blobs.size, "health/api")
+        store = "ok"
+    except OSError as e:
+        ok, store = False, str(e)
+    return JSONResponse({"ok": bool(ok), "temporal": temporal, "store": store},
                         status_code=200 if ok else 503)

@@ -412,8 +412,15 @@ def artifacts(
     api = Api()
     if get is None:
         table = Table("PATH", "SIZE", "TYPE", box=None)
-        for a in api.json("GET", f"/runs/{segment(run_id)}/artifacts")["artifacts"]:
-            table.add_row(esc(a["path"]), str(a["size"]), esc(a["content_type"]))
+        after: str | None = None
+        while True:  # every page
+            page = api.json("GET", f"/runs/{segment(run_id)}/artifacts",
+                            params={"after": after} if after else None)
+            for a in page["artifacts"]:
+                table.add_row(esc(a["path"]), str(a["size"]), esc(a["content_type"]))
+            after = page.get("next_after")
+            if not after:
+                break
         out.print(table)
         return
     # Encoded whole, so the server (not the HTTP client) judges paths like ../x.

@@ -5,6 +5,8 @@ but its logs serves a Run's timeline, diff, artifacts and logs from the store.""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -182,6 +184,8 @@ def test_an_api_with_no_shared_disk_serves_everything_from_the_store(
             seq_step = next(s for s in steps if s["kind"] == "exec"
                             and s["payload"]["command"] == "seq 1 20000")
             output = c.get(f"/runs/{rid}/artifacts/{seq_step['payload']['output_path']}")
+            health = c.get("/healthz").json()
+        assert health == {"ok": True, "temporal": "ok", "store": "ok"}
         seqs = [s["seq"] for s in steps]
         assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) > 320  # archive + live tail
         assert "+b = 20" in diff
@@ -201,6 +205,23 @@ def test_an_api_with_no_shared_disk_serves_everything_from_the_store(
             assert not (worker_dir / "artifacts").exists()
     finally:
         stack.stop()
+
+
+@pytest.mark.parametrize("role", ["worker.main", "api.main"])
+def test_a_role_refuses_to_start_on_a_store_it_cannot_use(role: str, tmp_path: Path,
+                                                         s3: S3Server) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FERRY_")}
+    env.update(s3.env("s3://no-such-bucket/ferry"), FERRY_DATA_DIR=str(tmp_path),
+               PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    out = subprocess.run([sys.executable, "-m", role], env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 2, out.stderr
+    assert "FERRY_ARTIFACTS_URL s3://no-such-bucket/ferry" in out.stderr
+    assert "NoSuchBucket" in out.stderr and "Traceback" not in out.stderr
+    env["FERRY_ARTIFACTS_URL"] = "s3:/one-slash/ferry"  # a typo is not a local directory
+    out = subprocess.run([sys.executable, "-m", role], env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 2 and "not an S3 URL" in out.stderr, out.stderr
 
 
 def test_triggers_are_shared_by_api_replicas_through_the_store(tmp_path: Path, s3: S3Server,

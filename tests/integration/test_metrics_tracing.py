@@ -80,6 +80,8 @@ def test_metrics_on_the_api_and_on_a_worker(tmp_path: Path, fake: FakeOpenAI, do
         assert total(w, "ferry_runs_finished_total", status="completed", engine="script") >= 1
         assert total(w, "ferry_turn_duration_seconds_count", engine="script") >= 1
         assert total(w, "ferry_turn_duration_seconds_sum", engine="script") > 0
+        # Buckets in seconds, not the SDK's default milliseconds.
+        assert total(w, "ferry_turn_duration_seconds_bucket", engine="script", le="60") >= 1
         assert total(w, "ferry_activity_queue_wait_seconds_count", activity="launch_devbox") >= 2
         assert total(w, "ferry_activity_queue_wait_seconds_count", activity="follow_turn",
                      queue="host") >= 1

@@ -269,7 +269,7 @@ async function reviewPane(pane, run, rid, artifactUrl, paintHead) {
     // This attempt's artifacts and the Run's summary; outputs, diffs and records have their
     // own views (timeline, diff, logs).
     const mine = `attempts/${attempt}/`;
-    const list = (await api("GET", `/runs/${rid}/artifacts`)).artifacts.filter(a => {
+    const list = (await api("GET", `/runs/${rid}/artifacts?limit=10000`)).artifacts.filter(a => {
       const p = String(a.path);
       return p.startsWith(mine) ? !/\/(diff\.patch|files\.json)$/.test(p)
         : !p.includes("/") && !["run.json", "result.json"].includes(p);

@@ -102,9 +102,12 @@ def test_logs_follow_streams_the_running_command_and_ends_as_logs(stack: FerrySt
 
 def test_ctrl_c_while_watching_leaves_the_run_going(stack: FerryStack) -> None:
     # Long enough that the Run is still going however late the watch shows `started`.
+    # SIGINT as a terminal delivers it, even when the suite itself runs in the background
+    # (where the shell starts jobs with SIGINT ignored, and children inherit that).
     proc = subprocess.Popen([*FERRY, "run", "echo started\nsleep 60\necho end", "--watch"],
                             env=stack.cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert proc.stdout is not None
     first = proc.stdout.readline()
     run_id = first.split()[1]

@@ -310,11 +310,15 @@ async function reviewPane(pane, run, rid, artifactUrl, paintHead) {
 // After request changes or reject: show the new results once the Run has finished them.
 async function refreshWhenDone(pane, rid, artifactUrl, paintHead, stepsBefore) {
   const started = Date.now();
+  // Done once seen working and then finished (or, if the work was too quick to be seen,
+  // once it has added steps): the view the review answered with may already count some.
+  let sawWorking = false;
   while (pane.isConnected && Date.now() - started < 30 * 60 * 1000) {
     await new Promise(r => setTimeout(r, 1500));
     let r;
     try { r = await api("GET", `/runs/${rid}`); } catch { continue; }
-    if (FINISHED.has(r.status) && r.step_count > stepsBefore + 1) {
+    if (!FINISHED.has(r.status)) { sawWorking = true; continue; }
+    if (sawWorking || r.step_count > stepsBefore + 1) {
       if (!pane.isConnected) return;
       paintHead(r);
       history.replaceState({}, "", location.pathname + (location.search.includes("layout=split") ? "?layout=split" : ""));

@@ -49,17 +49,24 @@ def gateway(tmp_path, monkeypatch):
     return book, devbox
 
 
-async def test_a_call_outliving_its_turn_is_cut_off_or_counted(gateway) -> None:
-    book, devbox = gateway
-    grant = book.open("run1", "t1", max_cost_usd=0.01, spent_usd=0.0, allow=[],
+async def call_then_end_turn(book: GrantBook, devbox: httpx.AsyncClient, run_id: str,
+                             budget: float) -> tuple[asyncio.Task, TurnOutcome]:
+    """A DevBox call to the slow model; once it is at the upstream, the turn ends."""
+    grant = book.open(run_id, "t1", max_cost_usd=budget, spent_usd=0.0, allow=[],
                       credentials=["OPENAI_API_KEY"])
     call = asyncio.create_task(devbox.post(
         "/openai/v1/responses", headers={"authorization": f"Bearer {grant.token}"},
         json={"model": "gpt-5", "input": "write a novel"}))
-    await asyncio.sleep(0.2)  # the call is at the upstream; now the turn ends
+    await asyncio.sleep(0.2)
     outcome = await turns.TurnActivities._metered(
-        SimpleNamespace(book=book), SimpleNamespace(run_id="run1", turn_id="t1"),
+        SimpleNamespace(book=book), SimpleNamespace(run_id=run_id, turn_id="t1"),
         TurnOutcome(ok=True))
+    return call, outcome
+
+
+async def test_a_call_outliving_its_turn_is_cut_off_or_counted(gateway) -> None:
+    book, devbox = gateway
+    call, outcome = await call_then_end_turn(book, devbox, "run1", 0.01)
     reply = await call
     recorded = outcome.usage.cost_usd if outcome.usage else 0.0
     # The Run ends here (keep_alive 0s): nothing will ever pop late_usd into a turn.
@@ -74,15 +81,7 @@ async def test_a_late_call_cannot_run_into_the_next_turn(gateway) -> None:
     """Follow-up opened while the last turn's call still waits: that call is cut off when
     its turn closes, so it cannot spend the next turn's budget alongside its calls."""
     book, devbox = gateway
-    g1 = book.open("run2", "t1", max_cost_usd=2.0, spent_usd=0.0, allow=[],
-                   credentials=["OPENAI_API_KEY"])
-    call = asyncio.create_task(devbox.post(
-        "/openai/v1/responses", headers={"authorization": f"Bearer {g1.token}"},
-        json={"model": "gpt-5", "input": "x"}))
-    await asyncio.sleep(0.2)
-    await turns.TurnActivities._metered(
-        SimpleNamespace(book=book), SimpleNamespace(run_id="run2", turn_id="t1"),
-        TurnOutcome(ok=True))
+    call, _ = await call_then_end_turn(book, devbox, "run2", 2.0)
     g2 = book.open("run2", "t2", max_cost_usd=2.0, spent_usd=0.0, allow=[],
                    credentials=["OPENAI_API_KEY"])
     reply = await call
